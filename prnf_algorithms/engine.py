@@ -1,0 +1,160 @@
+"""The iteration loop every projection algorithm shares (two FFTs per iteration).
+
+An algorithm is a set of coefficients for one fused update (ptypy's coefficient mixins):
+``x <- a_in x + b_in y`` on the support, ``a_out x + b_out y`` off it, with ``y = P_M(z)``
+and ``z = x`` on the support, ``pre_out * x`` off it (``pre_out = -1`` gives DM's
+``2 P_S x - x``). Per iteration: FFT, fused modulus projection with background and eMod,
+inverse FFT, shrinkwrap score and O(n) support selection, then one fused update that applies
+the new support and writes the estimate, eCon sums and the next FFT input.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from prnf_core import AlgorithmNode, check_range
+
+from . import _threads, fft, kernels
+from .support import SupportSelector
+
+
+class _Workspace:
+    """Per (data, precision) arrays: flat amplitude, mask, shells; reused by every node."""
+
+    def __init__(self, data, rdtype):
+        self.amp = np.ascontiguousarray(data.amplitude, dtype=rdtype).reshape(-1)
+        self.measured = np.ascontiguousarray(data.measured).reshape(-1)
+        self.bins = np.ascontiguousarray(data.radial_bins, dtype=np.int32).reshape(-1)
+        self.shell_counts = np.bincount(self.bins[self.measured], minlength=data.n_bins)
+        self.sum_a2 = float(np.sum(self.amp.astype(np.float64) ** 2))
+        fixed = data.fixed_support if data.fixed_support is not None else np.ones(data.shape, bool)
+        self.eligible = np.ascontiguousarray(fixed).reshape(-1)
+        self.n_eligible = int(np.count_nonzero(self.eligible))
+
+
+def workspace(data, rdtype):
+    cache = data.__dict__.setdefault("_workspaces", {})
+    key = np.dtype(rdtype).str
+    if key not in cache:
+        cache[key] = _Workspace(data, rdtype)
+    return cache[key]
+
+
+class IterativeProjection(AlgorithmNode):
+    """Base class of projection algorithms; subclasses define :meth:`rule`.
+
+    Keyword options shared by every algorithm (defaults keep the seed's behaviour):
+    ``positivity`` (real part >= 0 in the support), ``real`` (real object),
+    ``support_sigma`` (Gaussian smoothing, in pixels, of ``|y|`` before shrinkwrap; 0 = none).
+    """
+
+    pre_out = 1.0                  # FFT input off the support is pre_out * x (DM: -1)
+    feedback_on_violation = False  # HIO-type: support pixels failing positivity get feedback
+
+    def __init__(self, iteration, support_size, name=None, positivity=False, real=False,
+                 support_sigma=0.0, **params):
+        check_range("support_sigma", support_sigma, 0.0, 1e6)
+        extra = {k: v for k, v in (("positivity", positivity), ("real", real),
+                                   ("support_sigma", support_sigma)) if v}
+        super().__init__(iteration, support_size, name=name, **params, **extra)
+        self.constraint = 2 if positivity else (1 if real else 0)
+        self.support_sigma = float(support_sigma)
+
+    def rule(self, settled):
+        """Return ``((a_in, b_in, a_out, b_out), hpr_gamma)`` for the next iteration.
+
+        ``settled`` is the overlap |S_old and S_new| / |S_old or S_new| of the last support
+        update (0 before the first). ``hpr_gamma < 0`` switches the HPR test off.
+        """
+        raise NotImplementedError
+
+    def iterate(self, stream, ctx):
+        loop = _Loop(self, stream, ctx)
+        emod, econ = loop.run(self.params["iteration"])
+        out = loop.result_stream(stream)
+        out.record(self.name, emod, econ)
+        return out
+
+    def refine_score(self, score_image):
+        """Shrinkwrap score hook (``|y|^2``, real-space image, float32); smoothing by default."""
+        if self.support_sigma > 0:
+            from scipy.ndimage import gaussian_filter
+            valid = score_image >= 0
+            smooth = gaussian_filter(np.sqrt(np.maximum(score_image, 0)), self.support_sigma, mode="wrap")
+            score_image[...] = np.where(valid, smooth, -1.0)
+
+
+class _Loop:
+    """State of one node's run: arrays, plans and work buffers, then the iterations."""
+
+    def __init__(self, node, stream, ctx):
+        self.node, self.ctx = node, ctx
+        threads = _threads.configure(ctx.threads or 1)
+        cdtype, rdtype = ctx.complex_dtype, ctx.real_dtype
+        data = stream.data
+        self.ws = workspace(data, rdtype)
+        self.pair = fft.get_pair(data.shape, cdtype, threads)
+        self.shape, self.size = data.shape, int(np.prod(data.shape))
+        self.fit_bg = data.background
+        self.x = np.array(stream.x, dtype=cdtype).reshape(-1)
+        self.est = self.x.copy()
+        self.support = np.array(stream.support, dtype=bool).reshape(-1)
+        self.bg = np.array(stream.background, dtype=rdtype)
+        self.score = np.empty(self.size, np.float32)
+        self.keys = self.score.view(np.int32)
+        self.support_count = int(np.count_nonzero(self.support))
+        nchunks = threads
+        self.err_part = np.zeros(nchunks)
+        self.bg_part = np.zeros((nchunks, data.n_bins))
+        self.sums_part = np.zeros((nchunks, 3))
+        self.selector = SupportSelector(self.size, nchunks)
+        self.pre_out = np.asarray(node.pre_out, dtype=cdtype)
+        np.copyto(self.pair.flat, np.where(self.support, self.x, self.pre_out * self.x))
+
+    def run(self, iterations):
+        emod, econ = np.zeros(iterations), np.zeros(iterations)
+        settled = 0.0
+        for it in range(iterations):
+            emod[it] = self._modulus()
+            threshold, last_tie = self._select()
+            coef, hpr_gamma = self.node.rule(settled)
+            econ[it], settled = self._update(threshold, last_tie, coef, hpr_gamma)
+            if (it + 1) % 50 == 0 or it + 1 == iterations:
+                self.ctx.report(self.node, it + 1, iterations, emod[it])
+        return emod, econ
+
+    def _modulus(self):
+        """FFT, modulus projection (background, eMod), inverse FFT: buffer holds N * P_M z."""
+        ws = self.ws
+        self.pair.fft()
+        kernels.modulus_project(self.pair.flat, ws.amp, ws.measured, ws.bins, self.bg, self.fit_bg,
+                                self.bg_part, self.err_part)
+        if self.fit_bg:
+            sums = self.bg_part.sum(axis=0)
+            self.bg = np.where(ws.shell_counts > 0, sums / np.maximum(ws.shell_counts, 1), 0.0
+                               ).astype(self.bg.dtype)
+        self.pair.ifft_unscaled()
+        return np.sqrt(self.err_part.sum() / ws.sum_a2) if ws.sum_a2 > 0 else 0.0
+
+    def _select(self):
+        """Shrinkwrap: the support_size pixels of largest |y|^2 within the fixed support."""
+        kernels.shrinkwrap_score(self.pair.flat, 1.0 / self.size, self.ws.eligible, self.score)
+        self.node.refine_score(self.score.reshape(self.shape))
+        return self.selector.threshold(self.keys, self.node.params["support_size"])
+
+    def _update(self, threshold, last_tie, coef, hpr_gamma):
+        old = self.support_count
+        kernels.update(self.x, self.pair.flat, self.keys, np.int32(threshold), last_tie,
+                       1.0 / self.size, np.asarray(coef, dtype=np.float64), float(hpr_gamma),
+                       self.node.constraint, self.node.feedback_on_violation, self.pre_out,
+                       self.support, self.est, self.sums_part)
+        diff, norm, both = self.sums_part.sum(axis=0)
+        self.support_count = min(self.node.params["support_size"], self.ws.n_eligible)
+        union = old + self.support_count - both
+        econ = np.sqrt(diff / norm) if norm > 0 else float(diff > 0)
+        return econ, (both / union if union else 1.0)
+
+    def result_stream(self, stream):
+        from prnf_core import Stream
+        return Stream(data=stream.data, x=self.est.reshape(self.shape).copy(),
+                      support=self.support.reshape(self.shape).copy(), background=self.bg.copy(),
+                      emod=stream.emod, econ=stream.econ, path=list(stream.path))

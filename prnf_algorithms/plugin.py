@@ -1,0 +1,8 @@
+"""The built-in algorithms' plugin module, loaded through the ``prnf`` entry point."""
+from prnf_core import hookimpl
+
+
+@hookimpl
+def prnf_register_algorithms():
+    from .algorithms import BUILTIN
+    return list(BUILTIN)

@@ -1,0 +1,222 @@
+"""Input configuration and data preparation (ALGORITHMS.md sections 1 and 2).
+
+Users give centred patterns with 1 = bad pixel; phasing works in FFT layout (zero frequency
+at index 0) with ``measured = True`` where the amplitude constrains the solution.
+"""
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import warnings
+
+import numpy as np
+
+from .errors import ConfigError, DataFileError
+from .io import load_array
+
+#: Every key of an input node's ``config_dict`` with its default (seed keys first).
+INPUT_DEFAULTS = {
+    "pattern_path": None,         # intensity file: .npy .mat .bin .h5/.cxi (file.h5:/dataset)
+    "mask_path": None,            # 1 = bad pixel (floats while phasing), 0 = measured
+    "center": None,               # zero frequency in the given pattern; None: N//2 per axis
+    "center_mask": None,          # radius: pixels with r < center_mask float
+    "edge_mask": None,            # [r1, r2]: pixels with r1 <= r <= r2 float
+    "edge_remove": None,          # [r1, r2]: intensity set to 0 (measured zeros) there
+    "subtract_percentile": False,  # False/None, or q in (0, 100]: subtract that percentile
+    "fixed_support_r": None,      # real-space radius of a fixed support about the array centre
+    "background": True,           # fit a radial incoherent background amplitude
+    "initial_model": None,        # real-space start (file path), None: random start
+    "pattern_shape": None,        # shape of a raw .bin pattern (and .bin mask / model)
+}
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """One input's data, ready to phase. Arrays in FFT layout unless named ``*_centred``."""
+
+    amplitude: np.ndarray        # sqrt(I), float64, 0 where not measured
+    measured: np.ndarray         # bool, True where the amplitude constrains
+    center: tuple
+    radial_bins: np.ndarray      # int32 shell index of each pixel (FFT layout)
+    n_bins: int
+    background: bool
+    fixed_support: np.ndarray | None   # bool, real space, centred
+    initial_model: np.ndarray | None   # complex128, real space, centred
+
+    @property
+    def shape(self):
+        return self.amplitude.shape
+
+    def centred(self, array_fft_layout):
+        """Move a reciprocal-space array from FFT layout back to the user's centred layout."""
+        return np.roll(array_fft_layout, self.center, axis=tuple(range(array_fft_layout.ndim)))
+
+
+def check_config(config):
+    """Return a full config dict: defaults filled in, unknown keys and bad types refused."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"config_dict must be a dict of input settings, got {type(config).__name__}")
+    unknown = sorted(set(config) - set(INPUT_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown input config key(s) {unknown}; accepted: {sorted(INPUT_DEFAULTS)}")
+    full = {**INPUT_DEFAULTS, **config}
+    for key in ("center_mask", "fixed_support_r"):
+        _check_radius(key, full[key])
+    for key in ("edge_mask", "edge_remove"):
+        _check_ring(key, full[key])
+    q = full["subtract_percentile"]
+    if q not in (False, None) and not (_is_number(q) and 0 < q <= 100):
+        raise ConfigError(f"subtract_percentile={q!r}: give a percentile in (0, 100], or False")
+    if not isinstance(full["background"], (bool, np.bool_)):
+        raise ConfigError(f"background={full['background']!r}: give True or False")
+    return full
+
+
+def _is_number(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _check_radius(key, value):
+    if value is not None and not (_is_number(value) and value >= 0):
+        raise ConfigError(f"{key}={value!r}: give a radius in pixels >= 0, or None")
+
+
+def _check_ring(key, value):
+    if value is None:
+        return
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(_is_number(v) and v >= 0 for v in value) or value[0] > value[1]):
+        raise ConfigError(f"{key}={value!r}: give [inner, outer] radii with 0 <= inner <= outer, or None")
+
+
+def load_input_arrays(config):
+    """Read the pattern, mask and initial model named in ``config`` (None where not given)."""
+    shape = config.get("pattern_shape")
+    if config["pattern_path"] is None:
+        raise ConfigError("pattern_path is None and no pattern is embedded; give 'pattern_path' "
+                          "(or reload_dataset={input_id: {'pattern_path': ...}})")
+    arrays = {"pattern": load_array(config["pattern_path"], shape=shape)}
+    for key, name in (("mask_path", "mask"), ("initial_model", "initial_model")):
+        value = config[key]
+        if isinstance(value, np.ndarray):
+            arrays[name] = value
+        elif value is not None:
+            dtype = "<c16" if name == "initial_model" and str(value).endswith(".bin") else "<f8"
+            arrays[name] = load_array(value, shape=shape, dtype=dtype)
+        else:
+            arrays[name] = None
+    return arrays
+
+
+def prepare(config, pattern, mask=None, initial_model=None):
+    """Turn a centred intensity pattern and a 1 = bad mask into :class:`PreparedData`."""
+    intensity = _check_pattern(pattern)
+    bad = _check_mask(mask, intensity.shape)
+    bad |= _mask_non_finite(intensity)
+    center = _check_center(config["center"], intensity.shape)
+    radius = _radius(intensity.shape, center)
+    bad |= _ring(radius, config["edge_mask"]) | _disc(radius, config["center_mask"])
+    intensity[_ring(radius, config["edge_remove"])] = 0.0
+    intensity = _subtract_percentile(intensity, bad, config["subtract_percentile"])
+    if bad.all():
+        raise ConfigError("every pixel is masked (mask, center_mask, edge_mask and non-finite "
+                          "values together): nothing constrains the phasing; shrink the masks")
+    axes = tuple(range(intensity.ndim))
+    shift = tuple(-c for c in center)
+    measured = np.roll(~bad, shift, axes)
+    amplitude = np.where(measured, np.sqrt(np.roll(intensity, shift, axes)), 0.0)
+    bins = np.rint(np.roll(radius, shift, axes)).astype(np.int32)
+    return PreparedData(
+        amplitude=amplitude, measured=measured, center=center, radial_bins=bins,
+        n_bins=int(bins.max()) + 1, background=bool(config["background"]),
+        fixed_support=_fixed_support(intensity.shape, config["fixed_support_r"]),
+        initial_model=_check_model(initial_model, intensity.shape))
+
+
+def _check_pattern(pattern):
+    intensity = np.array(pattern, dtype=np.float64)
+    if intensity.ndim not in (2, 3):
+        raise ConfigError(f"pattern has {intensity.ndim} dimensions (shape {intensity.shape}); "
+                          "give a 2D pattern or a 3D volume")
+    if min(intensity.shape) < 4:
+        raise ConfigError(f"pattern shape {intensity.shape} is too small: every axis needs >= 4 pixels")
+    return intensity
+
+
+def _check_mask(mask, shape):
+    if mask is None:
+        return np.zeros(shape, dtype=bool)
+    mask = np.asarray(mask)
+    if mask.shape != shape:
+        raise ConfigError(f"mask shape {mask.shape} differs from pattern shape {shape}; "
+                          "give a mask of the pattern's shape (1 = bad pixel)")
+    values = np.unique(mask)
+    if not np.all(np.isin(values, (0, 1))):
+        raise ConfigError(f"mask is not binary: it holds {values[:5].tolist()}...; "
+                          "give 1 for bad pixels and 0 for measured ones")
+    return mask.astype(bool)
+
+
+def _mask_non_finite(intensity):
+    bad = ~np.isfinite(intensity)
+    negative = np.isfinite(intensity) & (intensity < 0)
+    if bad.any():
+        warnings.warn(f"pattern has {int(bad.sum())} NaN or infinite pixels; they are masked",
+                      stacklevel=4)
+        intensity[bad] = 0.0
+    if negative.any():
+        warnings.warn(f"pattern has {int(negative.sum())} negative intensities "
+                      f"(min {intensity[negative].min():.3g}); they are clipped to 0", stacklevel=4)
+        intensity[negative] = 0.0
+    return bad
+
+
+def _check_center(center, shape):
+    if center is None:
+        return tuple(n // 2 for n in shape)
+    if (not isinstance(center, (list, tuple, np.ndarray)) or len(center) != len(shape)
+            or not all(_is_number(c) and float(c).is_integer() for c in center)):
+        raise ConfigError(f"center={center!r}: give {len(shape)} integer pixel indices, "
+                          f"one per axis of the pattern {shape}")
+    center = tuple(int(c) for c in center)
+    if not all(0 <= c < n for c, n in zip(center, shape)):
+        raise ConfigError(f"center={list(center)} lies outside the pattern of shape {shape}")
+    return center
+
+
+def _radius(shape, center):
+    grids = np.ogrid[tuple(slice(0, n) for n in shape)]
+    return np.sqrt(sum((g - c) ** 2.0 for g, c in zip(grids, center)))
+
+
+def _disc(radius, r):
+    return np.zeros(radius.shape, bool) if r is None else radius < r
+
+
+def _ring(radius, ring):
+    return np.zeros(radius.shape, bool) if ring is None else (radius >= ring[0]) & (radius <= ring[1])
+
+
+def _subtract_percentile(intensity, bad, q):
+    if q in (False, None):
+        return intensity
+    level = np.percentile(intensity[~bad], q)
+    return np.maximum(intensity - level, 0.0)
+
+
+def _fixed_support(shape, r):
+    if r is None:
+        return None
+    support = _radius(shape, tuple(n // 2 for n in shape)) <= r
+    return support
+
+
+def _check_model(model, shape):
+    if model is None:
+        return None
+    model = np.asarray(model)
+    if model.shape != shape:
+        raise ConfigError(f"initial_model shape {model.shape} differs from pattern shape {shape}")
+    if not np.all(np.isfinite(model)):
+        raise ConfigError("initial_model holds NaN or infinite values")
+    return model.astype(np.complex128)

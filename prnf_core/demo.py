@@ -1,0 +1,38 @@
+"""The embedded main job: a simulated single-particle pattern phased by the seed's network."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .nodes import pInput, pMerge, pOutput
+from .simulate import simulate_pattern
+
+SHAPE, RADIUS, PHOTONS = (96, 96), 8, 1e7
+
+
+def build(workdir, make_runner):
+    """Simulate the pattern into ``workdir`` and wire the seed's example network.
+
+    Returns (runner, true object). Two inputs; HIO, ERA, RAAR branches; merge; DM; HIO; output.
+    """
+    from . import phmodel
+    intensity, mask, truth = simulate_pattern(SHAPE, RADIUS, PHOTONS, beamstop=3, gap=1, seed=7)
+    os.makedirs(workdir, exist_ok=True)
+    pattern_path = os.path.join(workdir, "demo_pattern.npy")
+    mask_path = os.path.join(workdir, "demo_mask.npy")
+    np.save(pattern_path, intensity)
+    np.save(mask_path, mask)
+    support_size = int(1.2 * np.count_nonzero(truth))
+    config = {"pattern_path": pattern_path, "mask_path": mask_path, "center": [n // 2 for n in SHAPE],
+              "center_mask": None, "edge_mask": None, "subtract_percentile": False,
+              "fixed_support_r": None, "background": True, "initial_model": None}
+    in0, in1 = pInput(config), pInput(config)
+    hio = phmodel.HIO(150, support_size, 0.9, positivity=True).after(in0)
+    era = phmodel.ERA(150, support_size, positivity=True).after(in1)
+    raar = phmodel.RAAR(150, support_size, 0.9, positivity=True).after(in1)
+    merge = pMerge().after(hio).after(era).after(raar)
+    dm = phmodel.DM(100, support_size, positivity=True).after(merge)
+    final = phmodel.ERA(200, support_size, positivity=True).after(dm)
+    output = pOutput().after(final)
+    return make_runner([in0, in1], output), truth

@@ -1,0 +1,25 @@
+"""Every extension point of PRNF, as pluggy hook specifications (project name ``prnf``).
+
+A plugin is a module (or object) with functions marked ``@hookimpl`` and is found through
+the ``prnf`` entry-point group::
+
+    [project.entry-points.prnf]
+    my_methods = "my_package.plugin"
+"""
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "prnf"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def prnf_register_algorithms() -> list[type]:
+    """Return the algorithm node classes this plugin provides.
+
+    Called once by :func:`prnf_core.plugins.get_registry` when the registry is built. Each
+    class must subclass :class:`prnf_core.nodes.AlgorithmNode` and carry a unique class-level
+    ``algorithm`` name (the name users write: ``phmodel.<algorithm>(...)`` and in schedules).
+    """

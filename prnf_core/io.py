@@ -1,0 +1,94 @@
+"""Reading pattern, mask and model arrays from .npy, .mat, .bin and HDF5/CXI files."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .errors import DataFileError
+
+SUFFIXES = (".npy", ".mat", ".bin", ".h5", ".hdf5", ".cxi")
+
+
+def load_array(path, shape=None, dataset=None, dtype="<f8"):
+    """Read one array from a file, chosen by its suffix.
+
+    Parameters
+    ----------
+    path : str
+        ``.npy`` (never unpickled), ``.mat`` (the first non-private variable, or ``dataset``),
+        ``.bin`` (raw little-endian ``dtype``, needs ``shape``), ``.h5``/``.hdf5``/``.cxi``
+        (needs ``dataset``, or a path written as ``file.h5:/group/data``).
+    shape : sequence of int, optional
+        Shape of a ``.bin`` file.
+    dataset : str, optional
+        Dataset path inside an HDF5/CXI file, or variable name in a ``.mat`` file.
+    """
+    path = os.fspath(path)
+    if dataset is None and ":" in os.path.basename(path):
+        path, dataset = path.rsplit(":", 1)
+    if not os.path.isfile(path):
+        raise DataFileError(f"file not found: '{path}'; give an existing path to a pattern, "
+                            f"mask or model file ({', '.join(SUFFIXES)})")
+    suffix = os.path.splitext(path)[1].lower()
+    reader = _READERS.get(suffix)
+    if reader is None:
+        raise DataFileError(f"unsupported file type '{suffix}' for '{path}'; "
+                            f"supported: {', '.join(SUFFIXES)}")
+    try:
+        return reader(path, shape=shape, dataset=dataset, dtype=dtype)
+    except DataFileError:
+        raise
+    except Exception as exc:  # a corrupt file of any kind
+        raise DataFileError(f"cannot read '{path}' as {suffix}: {exc}") from exc
+
+
+def _read_npy(path, **_):
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise DataFileError(f"'{path}' holds Python objects and would need pickle, which "
+                                "PRNF never loads; save a plain numeric array with np.save") from exc
+        raise
+
+
+def _read_bin(path, shape=None, dtype="<f8", **_):
+    if shape is None:
+        raise DataFileError(f"'{path}' is raw binary: its shape is needed, e.g. "
+                            "shape=(123, 123) (config key 'shape' / 'input|shape')")
+    data = np.fromfile(path, dtype=dtype)
+    count = int(np.prod(shape))
+    if data.size != count:
+        raise DataFileError(f"'{path}' holds {data.size} values of {np.dtype(dtype)}, but shape "
+                            f"{tuple(shape)} needs {count}; check the shape and dtype")
+    return data.reshape(shape)
+
+
+def _read_mat(path, dataset=None, **_):
+    from scipy.io import loadmat
+    content = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    if dataset is not None:
+        if dataset not in content:
+            raise DataFileError(f"'{path}' has no variable '{dataset}'; it has {sorted(content)}")
+        return np.asarray(content[dataset])
+    if not content:
+        raise DataFileError(f"'{path}' holds no variables")
+    return np.asarray(content[sorted(content)[0]])
+
+
+def _read_h5(path, dataset=None, **_):
+    import h5py
+    with h5py.File(path, "r") as f:
+        if dataset is None:
+            names = []
+            f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            raise DataFileError(f"'{path}' is HDF5: name the dataset, e.g. '{path}:/{names[0]}'"
+                                if names else f"'{path}' is HDF5 but holds no dataset")
+        if dataset not in f or not isinstance(f[dataset], h5py.Dataset):
+            raise DataFileError(f"'{path}' has no dataset '{dataset}'")
+        return f[dataset][()]
+
+
+_READERS = {".npy": _read_npy, ".bin": _read_bin, ".mat": _read_mat,
+            ".h5": _read_h5, ".hdf5": _read_h5, ".cxi": _read_h5}

@@ -1,0 +1,181 @@
+"""Model files: PRNF's versioned JSON, and the reference system's JSON list (read only).
+
+Loading never executes code and never unpickles: class names resolve through the core's
+node types and the plugin registry, arrays are base64 of raw little-endian bytes.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+
+import numpy as np
+
+from . import nodes as _nodes
+from .errors import ConfigError, ModelFileError, PluginError
+from .fileutil import atomic_write
+from .plugins import get_registry
+
+FORMAT = "prnf-model"
+FORMAT_VERSION = 1
+CORE_CLASSES = {"pInput": _nodes.pInput, "pOutput": _nodes.pOutput, "pMerge": _nodes.pMerge}
+REFERENCE_CLASSES = {"phInput": "pInput", "phOutput": "pOutput", "phMerge": "pMerge"}
+ARRAY_KEYS = ("pattern", "mask", "initial_model")
+
+
+def encode_array(a):
+    a = np.ascontiguousarray(a)
+    dtype = a.dtype.newbyteorder("<") if a.dtype.byteorder not in "|<" else a.dtype
+    raw = zlib.compress(a.astype(dtype).tobytes())
+    return {"dtype": dtype.str, "shape": list(a.shape), "zlib_base64": base64.b64encode(raw).decode()}
+
+
+def decode_array(spec):
+    try:
+        dtype = np.dtype(spec["dtype"])
+        if dtype.hasobject:
+            raise ModelFileError("model file holds an object array, which PRNF never loads")
+        raw = zlib.decompress(base64.b64decode(spec["zlib_base64"]))
+        return np.frombuffer(raw, dtype=dtype).reshape(spec["shape"]).copy()
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(f"model file holds a malformed array: {exc}") from exc
+
+
+def node_record(node):
+    """The JSON record of one node: class, distribution, parameters, fathers."""
+    if node.kind == "algorithm":
+        algo = get_registry().find(type(node))
+        cls, dist, version = node.algorithm, (algo.distribution if algo else None), (algo.version if algo else None)
+    else:
+        cls, dist, version = type(node).__name__, "prnf", None
+    params = {k: v for k, v in node.params.items()}
+    return {"id": node.id, "class": cls, "distribution": dist, "version": version,
+            "name": node.name, "params": _jsonable(params), "fathers": [f.id for f in node.fathers]}
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return None  # embedded separately under "data"
+    return value
+
+
+def document(order, inputs, output, skeleton=False, meta=None):
+    """The JSON-ready description of a network (nodes in topological ``order``)."""
+    from . import __version__
+    doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "prnf_version": __version__,
+           "skeleton": bool(skeleton), "inputs": [n.id for n in inputs], "output": output.id,
+           "nodes": [node_record(n) for n in order], "meta": meta or {}}
+    if not skeleton:
+        doc["data"] = {str(n.id): {k: encode_array(v) for k, v in n.load().items() if v is not None}
+                       for n in inputs}
+    return doc
+
+
+def dump(path, order, inputs, output, skeleton=False, meta=None):
+    """Write a network to ``path`` atomically (see :func:`document`)."""
+    doc = document(order, inputs, output, skeleton, meta)
+    atomic_write(path, json.dumps(doc, indent=1).encode())
+
+
+def load(path):
+    """Read a model file; returns (input nodes, output node, skeleton flag)."""
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
+    except FileNotFoundError:
+        raise ModelFileError(f"model file not found: '{path}'") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"'{path}' is not valid JSON: {exc}") from exc
+    try:
+        if isinstance(doc, list):
+            doc = from_reference(doc)
+        return build(doc)
+    except (ModelFileError, PluginError):
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ModelFileError(f"'{path}' is not a usable model file: {type(exc).__name__}: {exc}") from exc
+
+
+def build(doc):
+    """Build nodes from a parsed model document."""
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ModelFileError("not a PRNF model file (no 'format': 'prnf-model' entry)")
+    version = doc.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(f"model file format version {version!r} is newer than this PRNF reads "
+                             f"({FORMAT_VERSION}); upgrade prnf")
+    data = doc.get("data") or {}
+    built = {}
+    for rec in doc["nodes"]:
+        node = _make_node(rec, data.get(str(rec["id"])))
+        node.id = int(rec["id"])
+        built[node.id] = node
+    for rec in doc["nodes"]:
+        for father in rec["fathers"]:
+            built[int(rec["id"])].after(built[int(father)])
+    _nodes.reserve_ids(built)
+    return [built[int(i)] for i in doc["inputs"]], built[int(doc["output"])], bool(doc["skeleton"])
+
+
+def _make_node(rec, embedded):
+    cls_name, params = rec["class"], dict(rec["params"])
+    if not isinstance(params, dict):
+        raise ModelFileError(f"node {rec['id']}: 'params' must be an object")
+    if cls_name in CORE_CLASSES:
+        cls = CORE_CLASSES[cls_name]
+    else:
+        cls = _algorithm_class(cls_name, rec.get("distribution"))
+    if cls is _nodes.pInput and embedded:
+        params["arrays"] = {k: (decode_array(embedded[k]) if k in embedded else None) for k in ARRAY_KEYS}
+    try:
+        return cls(name=rec.get("name"), **params)
+    except TypeError as exc:
+        raise ModelFileError(f"node {rec['id']} ({cls_name}): wrong parameters {sorted(params)}: {exc}") from exc
+    except ConfigError as exc:
+        raise ModelFileError(f"node {rec['id']} ({cls_name}): {exc}") from exc
+
+
+def _algorithm_class(name, distribution):
+    registry = get_registry()
+    if name in registry.algorithms:
+        return registry.get(name).cls
+    hint = (f"; it comes from the distribution '{distribution}': pip install {distribution}"
+            if distribution else "")
+    raise PluginError(f"model file uses algorithm '{name}', which is not installed{hint}. "
+                      f"Installed: {', '.join(registry.names()) or 'none'} (see `prnf plugins`)")
+
+
+def from_reference(doc):
+    """Translate the reference system's ``[skeleton, input_ids, {id: node}]`` into PRNF's form."""
+    if len(doc) != 3 or not isinstance(doc[2], dict):
+        raise ModelFileError("unrecognised model file: a JSON list must be the reference system's "
+                             "[skeleton, input_ids, {id: node}]")
+    skeleton, input_ids, table = doc
+    fathers = {int(i): [] for i in table}
+    for i in sorted(table, key=int):
+        for child in table[i]["children"]:
+            fathers[int(child)].append(int(i))
+    outputs = [int(i) for i, rec in table.items() if rec["classname"] == "phOutput"]
+    nodes, data = [], {}
+    for i, rec in table.items():
+        params = dict(rec["parameters"])
+        name = params.pop("name", None)
+        embedded = params.pop("data_reload", None)
+        if embedded and not skeleton:
+            arrays = {"pattern": embedded.get("pattern"), "mask": embedded.get("mask"),
+                      "initial_model": embedded.get("initial")}
+            data[i] = {k: encode_array(np.asarray(v, dtype=np.float64)) for k, v in arrays.items()
+                       if v is not None}
+        nodes.append({"id": int(i), "class": REFERENCE_CLASSES.get(rec["classname"], rec["classname"]),
+                      "name": name, "params": params, "fathers": fathers[int(i)]})
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "skeleton": bool(skeleton),
+            "inputs": input_ids, "output": outputs[0] if len(outputs) == 1 else None,
+            "nodes": nodes, "data": data}

@@ -1,0 +1,183 @@
+"""Node protocol of a phasing network: inputs, merges, the output, and algorithm nodes.
+
+Nodes look like PyTorch modules: hyperparameters go to ``__init__`` (and are kept in
+``self.params`` exactly as given, so they serialise and reload), the work is one ``run``
+method, and ``.after(father)`` wires the graph.
+"""
+from __future__ import annotations
+
+import itertools
+import numbers
+
+import numpy as np
+
+from . import data as _data
+from .errors import ConfigError
+from .merge import merge_streams
+from .stream import Stream
+
+_ids = itertools.count()
+
+
+def _next_id():
+    return next(_ids)
+
+
+def reserve_ids(used):
+    """Make sure ids given out from now on do not clash with ``used`` (after loading a file)."""
+    global _ids
+    current = next(_ids)
+    _ids = itertools.count(max([current, *[i + 1 for i in used]]))
+
+
+class Node:
+    """Base of every node. ``id`` is unique among the nodes of a process."""
+
+    kind = "node"
+    has_fathers = True
+
+    def __init__(self, name=None, **params):
+        self.id = _next_id()
+        self.name = name if name is not None else type(self).__name__
+        self.params = params
+        self.fathers = []
+        self.children = []
+
+    def after(self, father):
+        """Add ``father`` as a father of this node; returns ``self`` so calls chain."""
+        if not self.has_fathers:
+            raise ConfigError(f"{self!r} is an input node: it starts the network and takes no father")
+        if not isinstance(father, Node):
+            raise ConfigError(f"{self!r}.after() needs a node, got {type(father).__name__}")
+        self.fathers.append(father)
+        father.children.append(self)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items() if k != "config_dict")
+        return f"{type(self).__name__}(id={self.id}, name={self.name!r}{', ' + args if args else ''})"
+
+
+class pInput(Node):
+    """Input node: loads and pre-processes one pattern (see :data:`prnf_core.data.INPUT_DEFAULTS`).
+
+    Parameters
+    ----------
+    config_dict : dict
+        Input settings; missing keys take their defaults.
+    name : str, optional
+    arrays : dict, optional
+        Embedded ``pattern``, ``mask``, ``initial_model`` arrays (from a model file).
+    """
+
+    kind = "input"
+    has_fathers = False
+
+    def __init__(self, config_dict, name=None, arrays=None):
+        full = _data.check_config(config_dict)
+        super().__init__(name=name, config_dict=full)
+        self.arrays = arrays
+        self._prepared = None
+
+    def load(self):
+        """Read the input files once; the arrays are kept for runs and for model dumps."""
+        if self.arrays is None:
+            self.arrays = _data.load_input_arrays(self.params["config_dict"])
+        return self.arrays
+
+    def reload(self, dataset):
+        """Replace pattern, mask and initial model (``reload_dataset`` of :class:`Runner`)."""
+        keys = {"pattern_path", "mask_path", "initial_model"}
+        unknown = set(dataset) - keys - {"pattern_shape"}
+        if unknown:
+            raise ConfigError(f"reload_dataset for input {self.id} has unknown keys {sorted(unknown)}; "
+                              f"accepted: {sorted(keys | {'pattern_shape'})}")
+        self.params["config_dict"] = _data.check_config({**self.params["config_dict"], "mask_path": None,
+                                                         "initial_model": None, **dataset})
+        self.arrays = None
+        self._prepared = None
+
+    def prepared(self):
+        if self._prepared is None:
+            a = self.load()
+            self._prepared = _data.prepare(self.params["config_dict"], a["pattern"], a.get("mask"),
+                                           a.get("initial_model"))
+        return self._prepared
+
+    def run(self, fathers, ctx, rng):
+        """Start one stream: the initial model, or random phases on the measured amplitude."""
+        d = self.prepared()
+        if d.initial_model is not None:
+            x = d.initial_model.copy()
+        else:
+            phases = np.exp(2j * np.pi * rng.random(d.shape))
+            x = np.fft.fftshift(np.fft.ifftn(d.amplitude * phases))
+        support = d.fixed_support.copy() if d.fixed_support is not None else np.ones(d.shape, bool)
+        background = np.zeros(d.n_bins)
+        return Stream(data=d, x=(x * support).astype(ctx.complex_dtype), support=support,
+                      background=background.astype(ctx.real_dtype))
+
+
+class pMerge(Node):
+    """Averages the aligned streams of its fathers (translation, twin and global phase)."""
+
+    kind = "merge"
+
+    def __init__(self, name=None):
+        super().__init__(name=name)
+
+    def run(self, fathers, ctx, rng=None):
+        return merge_streams(fathers) if len(fathers) > 1 else fathers[0]
+
+
+class pOutput(pMerge):
+    """Output node: collects the final stream (merging several fathers); has no children."""
+
+    kind = "output"
+
+
+class AlgorithmNode(Node):
+    """Base class of iterative phasing algorithms, built-in or from plugins.
+
+    Subclasses set the class attribute ``algorithm`` (the registry name), call
+    ``super().__init__(iteration, support_size, name=name, **their_params)`` and implement
+    :meth:`iterate`. Several fathers are merged first, like a pMerge.
+    """
+
+    kind = "algorithm"
+    algorithm = None
+
+    def __init__(self, iteration, support_size, name=None, **params):
+        _check_int("iteration", iteration, 0)
+        _check_int("support_size", support_size, 1)
+        super().__init__(name=name if name is not None else self.algorithm,
+                         iteration=iteration, support_size=support_size, **params)
+
+    def run(self, fathers, ctx, rng=None):
+        stream = merge_streams(fathers) if len(fathers) > 1 else fathers[0]
+        size = stream.x.size
+        if self.params["support_size"] > size:
+            raise ConfigError(f"support_size={self.params['support_size']} is larger than the "
+                              f"{size} pixels of the array; give 1 <= support_size <= {size}")
+        return self.iterate(stream, ctx)
+
+    def iterate(self, stream, ctx):
+        """Run ``self.params['iteration']`` iterations on ``stream`` and return the new stream.
+
+        Must record the error curves with ``stream.record(self.name, emod, econ)``.
+        """
+        raise NotImplementedError
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ConfigError(f"{name}={value!r}: give an integer >= {minimum}")
+
+
+def check_range(name, value, low, high, low_open=False, high_open=False):
+    """Refuse a float parameter outside [low, high] (ends open where asked)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ConfigError(f"{name}={value!r}: give a number in {interval}")

@@ -1,0 +1,270 @@
+"""Running phasing networks: :class:`Runner` (the reference system's ``phexec``)."""
+from __future__ import annotations
+
+import heapq
+import logging
+import numbers
+import traceback
+
+import numpy as np
+
+from . import graph, modelfile, parallel
+from .errors import ConfigError, NodeError, PRNFError, RankError
+from .merge import MergeAccumulator, radial_profile, resolution_shell
+from .stream import PRECISIONS, RunContext
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    """Runs a phasing network, alone or over MPI ranks.
+
+    Parameters
+    ----------
+    inputnodes : list of pInput
+    outputnode : pOutput
+    loadfile : str, optional
+        Model file to build the network from (instead of ``inputnodes``/``outputnode``).
+    reload_dataset : dict, optional
+        ``{input_node_id: {"pattern_path": ..., "mask_path": ..., "initial_model": ...}}``:
+        new data for inputs of a loaded network (needed for skeleton files).
+    comm : mpi4py communicator, optional
+        Each rank runs ``repeat`` phasings; rank 0 gets the merged result.
+    precision : {"single", "double"}
+    threads : int, optional
+        FFT and kernel threads per rank; default: cores divided among the ranks on the node.
+    progress : callable, optional
+        ``progress(node, iterations_done, total, emod)``, called by algorithm nodes.
+    """
+
+    def __init__(self, inputnodes=None, outputnode=None, loadfile=None, reload_dataset=None,
+                 comm=None, precision="single", threads=None, progress=None):
+        if loadfile is not None:
+            inputnodes, outputnode, self.skeleton = modelfile.load(loadfile)
+        elif reload_dataset:
+            raise ConfigError("reload_dataset is only valid together with loadfile")
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision={precision!r}: give one of {sorted(PRECISIONS)}")
+        self.inputs = list(inputnodes or [])
+        self.output = outputnode
+        self.order = graph.collect(self.inputs, self.output)
+        self._reload(reload_dataset or {})
+        self.comm = parallel.wrap(comm)
+        self.precision = precision
+        self.threads = threads if threads is not None else parallel.default_threads(self.comm)
+        self.progress = progress
+        self.last_seed = None
+
+    def _reload(self, reload_dataset):
+        by_id = {n.id: n for n in self.inputs}
+        for key, dataset in reload_dataset.items():
+            try:
+                node = by_id[int(key)]
+            except (KeyError, ValueError):
+                raise ConfigError(f"reload_dataset names input {key!r}, which is not an input of "
+                                  f"this network; inputs: {sorted(by_id)}") from None
+            if not isinstance(dataset, dict):
+                raise ConfigError(f"reload_dataset[{key!r}] must be a dict with 'pattern_path'...")
+            node.reload(dataset)
+
+    # ------------------------------------------------------------------ running
+    def run(self, repeat=1, seed=None, keep_best=None):
+        """Run ``repeat`` independent phasings on every rank and merge them.
+
+        Parameters
+        ----------
+        repeat : int
+            Phasings per rank (the seed's meaning); repeat indices, not ranks, pick the random
+            streams, so a seed gives the same result for 1 rank x 8 and 4 ranks x 2.
+        seed : int, optional
+            Seed of every random start; a fresh one is drawn (and reported) when None.
+        keep_best : int or float, optional
+            Merge only the K repeats with the lowest final eMod (a float in (0, 1): a fraction).
+
+        Returns
+        -------
+        dict or None
+            The merged result on rank 0 (see :func:`result_dict`), None on other ranks.
+        """
+        _check_repeat(repeat)
+        graph.check_shapes(self.order)
+        seed = self.comm.bcast(np.random.SeedSequence(seed).entropy if seed is None else seed)
+        self.last_seed = seed
+        total = repeat * self.comm.size
+        keep = _keep_count(keep_best, total)
+        ids = range(self.comm.rank * repeat, (self.comm.rank + 1) * repeat)
+        if keep is None:
+            acc = self._run_streaming(ids, seed)
+        else:
+            acc = self._run_keep_best(ids, seed, keep)
+        acc = self._reduce(acc)
+        if self.comm.rank != 0:
+            return None
+        return result_dict(acc, self, seed=seed, repeat=repeat, keep_best=keep_best)
+
+    def _run_streaming(self, ids, seed):
+        acc = MergeAccumulator()
+        first = self._guarded(lambda: self.run_once(ids[0], seed))
+        acc.set_reference(self.comm.bcast(_reference_of(first) if self.comm.rank == 0 else None))
+        acc.add(first, ids[0])
+        del first
+        self._guarded(lambda: [acc.add(self.run_once(i, seed), i) for i in ids[1:]])
+        return acc
+
+    def _run_keep_best(self, ids, seed, keep):
+        best = []   # heap of (-final eMod, id, stream): the `keep` best of this rank
+        def work():
+            for i in ids:
+                stream = self.run_once(i, seed)
+                heapq.heappush(best, (-stream.estimate_emod(), i, stream))
+                if len(best) > keep:
+                    heapq.heappop(best)
+        self._guarded(work)
+        scores = sorted((-s, i) for rank_best in self.comm.allgather([(s, i) for s, i, _ in best])
+                        for s, i in rank_best)
+        chosen = {i for _, i in scores[:keep]}
+        best_id = scores[0][1]
+        mine = {i: s for _, i, s in best}
+        reference = self.comm.bcast(_reference_of(mine.get(best_id)) if best_id in mine else None,
+                                    root=self._owner(best_id, len(ids)))
+        acc = MergeAccumulator()
+        acc.set_reference(reference)
+        for i in sorted(chosen & set(mine)):
+            acc.add(mine[i], i)
+        return acc
+
+    def _owner(self, repeat_id, per_rank):
+        return repeat_id // per_rank
+
+    def _guarded(self, work):
+        """Run ``work`` on every rank; if any rank failed, every rank raises naming them."""
+        error, value = None, None
+        try:
+            value = work()
+        except Exception as exc:  # reported to every rank below, then re-raised
+            error = f"{type(exc).__name__}: {exc}"
+            local = exc
+        errors = self.comm.allgather(error)
+        failed = {r: e for r, e in enumerate(errors) if e is not None}
+        if failed:
+            if self.comm.size == 1:
+                raise local
+            detail = "; ".join(f"rank {r}: {e}" for r, e in failed.items())
+            raise RankError(f"{len(failed)} of {self.comm.size} MPI ranks failed: {detail}")
+        return value
+
+    def _reduce(self, acc):
+        """Sum the accumulators of all ranks onto rank 0 (constant memory on rank 0)."""
+        if self.comm.size == 1:
+            return acc
+        for key in sorted(acc.sums):
+            acc.sums[key] = self.comm.reduce_array(acc.sums[key])
+        lists = self.comm.gather((acc.count, acc.curves, acc.final_emod, acc.repeat_ids))
+        if self.comm.rank == 0:
+            acc.count = sum(c for c, *_ in lists)
+            acc.curves = {k: [c for _, curves, *_ in lists for c in curves[k]] for k in acc.curves}
+            acc.final_emod = [e for *_, emods, _ in lists for e in emods]
+            acc.repeat_ids = [i for *_, ids in lists for i in ids]
+        return acc
+
+    def run_once(self, repeat_id, seed):
+        """One pass through the network for repeat ``repeat_id``; returns the output stream."""
+        ctx = RunContext(precision=self.precision, threads=self.threads, progress=self.progress,
+                         repeat=repeat_id)
+        outputs, users = {}, {n.id: len(n.children) for n in self.order}
+        for node in self.order:
+            fathers = [outputs[f.id] for f in node.fathers]
+            rng = None
+            if node.kind == "input":
+                key = (int(repeat_id), self.inputs.index(node))
+                rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+            outputs[node.id] = _run_node(node, fathers, ctx, rng, repeat_id)
+            for f in node.fathers:
+                users[f.id] -= 1
+                if users[f.id] == 0:
+                    del outputs[f.id]
+        return outputs[self.output.id]
+
+    # ------------------------------------------------------------------ files
+    def model_document(self, skeleton=True):
+        return modelfile.document(self.order, self.inputs, self.output, skeleton)
+
+    def dump_model(self, model_file, skeleton=False):
+        """Save the network to ``model_file`` (JSON); ``skeleton=True`` leaves the data out."""
+        modelfile.dump(model_file, self.order, self.inputs, self.output, skeleton)
+
+    def save_h5(self, out, save_file):
+        """Write a result dict to an HDF5 file (atomically); see :mod:`prnf_core.results`."""
+        from .results import save_h5
+        save_h5(out, save_file)
+
+    def plot_result(self, out, save_file=None):
+        """Draw the result's six panels; returns the matplotlib figure."""
+        from .results import plot_result
+        return plot_result(out, save_file)
+
+
+def _run_node(node, fathers, ctx, rng, repeat_id):
+    try:
+        return node.run(fathers, ctx, rng)
+    except PRNFError as exc:
+        raise type(exc)(f"{node!r} failed in repeat {repeat_id}: {exc}") from exc
+    except Exception as exc:
+        log.debug("node failure:\n%s", traceback.format_exc())
+        raise NodeError(f"{node!r} failed in repeat {repeat_id}: {type(exc).__name__}: {exc}") from exc
+
+
+def _reference_of(stream):
+    return None if stream is None else stream.x.astype(np.complex128)
+
+
+def _check_repeat(repeat):
+    if isinstance(repeat, bool) or not isinstance(repeat, numbers.Integral) or repeat < 1:
+        raise ConfigError(f"repeat={repeat!r}: give an integer >= 1 (phasings per rank)")
+
+
+def _keep_count(keep_best, total):
+    if keep_best is None:
+        return None
+    if isinstance(keep_best, numbers.Integral) and not isinstance(keep_best, bool) and 1 <= keep_best:
+        return min(int(keep_best), total)
+    if isinstance(keep_best, float) and 0 < keep_best <= 1:
+        return max(1, int(round(keep_best * total)))
+    raise ConfigError(f"keep_best={keep_best!r}: give a count >= 1 or a fraction in (0, 1]")
+
+
+def result_dict(acc, runner, seed, repeat, keep_best):
+    """The merged result: the seed's keys plus per-repeat errors, PRTF shells and the model."""
+    mean = acc.mean_stream()
+    d = acc.data
+    prtf = d.centred(acc.prtf())
+    radial = radial_profile(prtf, d.center)
+    background = d.centred(mean.background[d.radial_bins])
+    model_amp = np.sqrt(np.abs(np.fft.fftn(mean.x)) ** 2 + mean.background[d.radial_bins] ** 2)
+    curves = acc.curves
+    return {
+        "sample_ret": mean.x,
+        "support": acc.sums["support"] / acc.count,
+        "PRTF": prtf,
+        "PRTF_radial": radial,
+        "resolution_shell": resolution_shell(radial),
+        "background": background,
+        "eMod": mean.emod,
+        "eCon": mean.econ,
+        "eMod_per_repeat": np.array(curves["emod"]),
+        "eCon_per_repeat": np.array(curves["econ"]),
+        "final_eMod": np.array(acc.final_emod),
+        "repeat_ids": np.array(acc.repeat_ids),
+        "stream_path": list(mean.path),
+        "diffraction_amp": d.centred(model_amp),
+        "input_amp": d.centred(d.amplitude),
+        "input_mask": d.centred(~d.measured),
+        "center": d.center,
+        "model": runner.model_document(skeleton=True),
+        "seed": seed,
+        "repeat": repeat,
+        "ranks": runner.comm.size,
+        "merged": acc.count,
+        "keep_best": keep_best,
+        "precision": runner.precision,
+    }

@@ -1,0 +1,141 @@
+"""Result files and pictures: ``save_h5`` (atomic HDF5) and ``plot_result`` (six panels)."""
+from __future__ import annotations
+
+import json
+import platform
+
+import numpy as np
+
+from .fileutil import atomic_path
+
+#: result key -> HDF5 dataset name (the seed's names first).
+DATASETS = {
+    "sample_ret": "sample_retrieved",
+    "support": "support_retrieved",
+    "PRTF": "PRTF",
+    "background": "background",
+    "eMod": "modulus_error",
+    "eCon": "convergence_error",
+    "diffraction_amp": "diffraction_amplitude",
+    "PRTF_radial": "PRTF_radial",
+    "input_amp": "input_amplitude",
+    "input_mask": "input_mask",
+    "eMod_per_repeat": "modulus_error_per_repeat",
+    "eCon_per_repeat": "convergence_error_per_repeat",
+    "final_eMod": "final_modulus_error",
+    "repeat_ids": "repeat_ids",
+}
+ATTRIBUTES = ("repeat", "ranks", "merged", "precision")
+
+
+def versions():
+    """Versions of PRNF and the libraries that shape a result."""
+    from importlib.metadata import PackageNotFoundError, version
+    found = {"python": platform.python_version()}
+    for name in ("prnf", "numpy", "numba", "pyFFTW", "scipy", "h5py", "mpi4py"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def save_h5(out, save_file):
+    """Write a result dict from :meth:`Runner.run` to HDF5, through a temporary file.
+
+    Datasets: see :data:`DATASETS`; attributes: the model JSON, stream path, seed (as text:
+    seeds can exceed 64 bits), repeats, ranks, number merged, keep_best, precision,
+    resolution shell (-1 if the PRTF never drops below 1/e) and library versions (JSON).
+    """
+    import h5py
+    with atomic_path(save_file) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for key, name in DATASETS.items():
+                f.create_dataset(name, data=np.asarray(out[key]), compression="gzip"
+                                 if np.asarray(out[key]).size > 4096 else None)
+            for key in ATTRIBUTES:
+                f.attrs[key] = out[key]
+            f.attrs["seed"] = str(out["seed"])
+            f.attrs["keep_best"] = json.dumps(out["keep_best"])
+            f.attrs["resolution_shell"] = -1 if out["resolution_shell"] is None else out["resolution_shell"]
+            f.attrs["center"] = np.asarray(out["center"])
+            f.attrs["stream_path"] = json.dumps(out["stream_path"])
+            f.attrs["model_json"] = json.dumps(out["model"])
+            f.attrs["versions"] = json.dumps(versions())
+    return save_file
+
+
+def central_slice(a):
+    """2D arrays as they are; 3D volumes as their central slice along the first axis."""
+    a = np.asarray(a)
+    return a[a.shape[0] // 2] if a.ndim == 3 else a
+
+
+def plot_result(out, save_file=None):
+    """Six panels: object modulus and phase, input vs model amplitude, eCon, eMod, radial PRTF.
+
+    Uses matplotlib's object API (no pyplot, no display needed). 3D results show central
+    slices. Returns the figure; writes a PNG (atomically) when ``save_file`` is given.
+    """
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(13, 8), layout="constrained")
+    axes = fig.subplots(2, 3)
+    _object_panels(fig, axes[0, 0], axes[0, 1], out)
+    _amplitude_panel(fig, axes[0, 2], out)
+    _curve_panel(axes[1, 0], out["eCon"], out.get("eCon_per_repeat"), "convergence error eCon")
+    _curve_panel(axes[1, 1], out["eMod"], out.get("eMod_per_repeat"), "modulus error eMod")
+    _prtf_panel(axes[1, 2], out)
+    fig.suptitle(f"PRNF: {' -> '.join(out['stream_path'])}   ({out['merged']} merged, "
+                 f"final eMod {np.nanmedian(out['final_eMod']):.4f})", fontsize=10)
+    if save_file:
+        with atomic_path(save_file) as tmp:
+            fig.savefig(tmp, format="png", dpi=90)
+    return fig
+
+
+def _object_panels(fig, ax_mod, ax_phase, out):
+    obj = central_slice(out["sample_ret"])
+    support = central_slice(out["support"]) > 0.5
+    im = ax_mod.imshow(np.abs(obj), cmap="viridis")
+    fig.colorbar(im, ax=ax_mod, shrink=0.8)
+    ax_mod.set_title("retrieved object |o|")
+    phase = np.where(support, np.angle(obj), np.nan)
+    im = ax_phase.imshow(phase, cmap="twilight", vmin=-np.pi, vmax=np.pi)
+    fig.colorbar(im, ax=ax_phase, shrink=0.8)
+    ax_phase.set_title("phase on the support (rad)")
+
+
+def _amplitude_panel(fig, ax, out):
+    measured = central_slice(out["input_amp"])
+    model = central_slice(out["diffraction_amp"])
+    mask = central_slice(out["input_mask"])
+    half = measured.shape[1] // 2
+    both = np.where(mask, np.nan, measured)
+    both[:, half:] = model[:, half:]
+    im = ax.imshow(np.log10(np.maximum(both, 1e-3 * np.nanmax(both))), cmap="magma")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="log10 amplitude")
+    ax.axvline(half - 0.5, color="w", lw=0.8)
+    ax.set_title("input (left, masked blank) | model (right)")
+
+
+def _curve_panel(ax, mean, per_repeat, title):
+    if per_repeat is not None and np.ndim(per_repeat) == 2 and len(per_repeat) > 1:
+        for row in per_repeat:
+            ax.semilogy(row, color="0.8", lw=0.5)
+    ax.semilogy(np.maximum(mean, 1e-12), color="C0", lw=1.2, label="mean over repeats")
+    ax.set_xlabel("iteration along the stream path")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+
+
+def _prtf_panel(ax, out):
+    radial = np.asarray(out["PRTF_radial"])
+    ax.plot(radial, color="C2")
+    ax.axhline(np.exp(-1), color="C3", ls="--", lw=0.8, label="1/e")
+    if out["resolution_shell"] is not None:
+        ax.axvline(out["resolution_shell"], color="C1", lw=0.8,
+                   label=f"resolution shell {out['resolution_shell']} px")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("shell radius (pixels from centre)")
+    ax.set_title("radial PRTF")
+    ax.legend(fontsize=8)

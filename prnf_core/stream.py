@@ -1,0 +1,79 @@
+"""The data stream that flows along the edges of a phasing network, one per repeat."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .data import PreparedData
+
+PRECISIONS = {"single": (np.float32, np.complex64), "double": (np.float64, np.complex128)}
+
+
+@dataclasses.dataclass
+class Stream:
+    """One phasing attempt in flight.
+
+    Attributes
+    ----------
+    data : PreparedData
+        The measured amplitude, mask and geometry this stream is phased against.
+    x : ndarray, complex
+        Current estimate (support-constrained), real space, same shape as the pattern.
+    support : ndarray, bool
+        Current support.
+    background : ndarray, float, shape (data.n_bins,)
+        Radial background amplitude ``b`` per shell.
+    emod, econ : ndarray, float64
+        Error history along the executed path, one value per iteration.
+    path : list of str
+        Names of the algorithm nodes executed so far (branches joined with ``|``).
+    """
+
+    data: PreparedData
+    x: np.ndarray
+    support: np.ndarray
+    background: np.ndarray
+    emod: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    econ: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    path: list = dataclasses.field(default_factory=list)
+
+    def estimate_emod(self):
+        """eMod of the estimate itself (one FFT): the quality of the answer a node hands on.
+
+        The per-iteration curve is measured on the modulus projection's input, which for HIO,
+        RAAR or DM is the iterate, not the support-constrained estimate.
+        """
+        d = self.data
+        model = np.sqrt(np.abs(np.fft.fftn(self.x)) ** 2 + self.background[d.radial_bins] ** 2)
+        a = d.amplitude[d.measured]
+        total = np.sum(a ** 2)
+        return float(np.sqrt(np.sum((model[d.measured] - a) ** 2) / total)) if total > 0 else 0.0
+
+    def record(self, name, emod, econ):
+        """Append one node's error curves and name to the history."""
+        self.emod = np.concatenate([self.emod, np.asarray(emod, np.float64)])
+        self.econ = np.concatenate([self.econ, np.asarray(econ, np.float64)])
+        self.path = self.path + [name]
+
+
+@dataclasses.dataclass
+class RunContext:
+    """What a node needs besides its input streams: precision, threads and progress."""
+
+    precision: str = "single"
+    threads: int | None = None
+    progress: object = None          # callable(node, iterations_done, total, emod) or None
+    repeat: int = 0
+
+    @property
+    def real_dtype(self):
+        return PRECISIONS[self.precision][0]
+
+    @property
+    def complex_dtype(self):
+        return PRECISIONS[self.precision][1]
+
+    def report(self, node, done, total, emod):
+        if self.progress is not None:
+            self.progress(node, done, total, emod)
