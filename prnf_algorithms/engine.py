@@ -44,17 +44,21 @@ class IterativeProjection(AlgorithmNode):
 
     Keyword options shared by every algorithm (defaults keep the seed's behaviour):
     ``positivity`` (real part >= 0 in the support), ``real`` (real object),
-    ``support_sigma`` (Gaussian smoothing, in pixels, of ``|y|`` before shrinkwrap; 0 = none).
+    ``support_sigma`` (Gaussian smoothing, in pixels, of ``|y|`` before shrinkwrap; 0 = none),
+    ``shrink_iterations`` (over this many first iterations the support shrinks linearly from
+    the incoming support's size to ``support_size``; 0 = exactly ``support_size`` throughout).
     """
 
     pre_out = 1.0                  # FFT input off the support is pre_out * x (DM: -1)
     feedback_on_violation = False  # HIO-type: support pixels failing positivity get feedback
 
     def __init__(self, iteration, support_size, name=None, positivity=False, real=False,
-                 support_sigma=0.0, **params):
+                 support_sigma=0.0, shrink_iterations=0, **params):
         check_range("support_sigma", support_sigma, 0.0, 1e6)
+        check_range("shrink_iterations", shrink_iterations, 0, 1e12)
         extra = {k: v for k, v in (("positivity", positivity), ("real", real),
-                                   ("support_sigma", support_sigma)) if v}
+                                   ("support_sigma", support_sigma),
+                                   ("shrink_iterations", shrink_iterations)) if v}
         super().__init__(iteration, support_size, name=name, **params, **extra)
         self.constraint = 2 if positivity else (1 if real else 0)
         self.support_sigma = float(support_sigma)
@@ -101,7 +105,7 @@ class _Loop:
         self.bg = np.array(stream.background, dtype=rdtype)
         self.score = np.empty(self.size, np.float32)
         self.keys = self.score.view(np.int32)
-        self.support_count = int(np.count_nonzero(self.support))
+        self.support_count = self.start_count = int(np.count_nonzero(self.support))
         nchunks = threads
         self.err_part = np.zeros(nchunks)
         self.bg_part = np.zeros((nchunks, data.n_bins))
@@ -115,7 +119,7 @@ class _Loop:
         settled = 0.0
         for it in range(iterations):
             emod[it] = self._modulus()
-            threshold, last_tie = self._select()
+            threshold, last_tie = self._select(self._support_size(it))
             coef, hpr_gamma = self.node.rule(settled)
             econ[it], settled = self._update(threshold, last_tie, coef, hpr_gamma)
             if (it + 1) % 50 == 0 or it + 1 == iterations:
@@ -135,11 +139,19 @@ class _Loop:
         self.pair.ifft_unscaled()
         return np.sqrt(self.err_part.sum() / ws.sum_a2) if ws.sum_a2 > 0 else 0.0
 
-    def _select(self):
-        """Shrinkwrap: the support_size pixels of largest |y|^2 within the fixed support."""
+    def _support_size(self, it):
+        target = self.node.params["support_size"]
+        ramp = self.node.params.get("shrink_iterations", 0)
+        if it >= ramp or self.start_count <= target:
+            return target
+        return int(round(target + (self.start_count - target) * (1 - it / ramp)))
+
+    def _select(self, count):
+        """Shrinkwrap: the ``count`` pixels of largest |y|^2 within the fixed support."""
         kernels.shrinkwrap_score(self.pair.flat, 1.0 / self.size, self.ws.eligible, self.score)
         self.node.refine_score(self.score.reshape(self.shape))
-        return self.selector.threshold(self.keys, self.node.params["support_size"])
+        self.count = count
+        return self.selector.threshold(self.keys, count)
 
     def _update(self, threshold, last_tie, coef, hpr_gamma):
         old = self.support_count
@@ -148,7 +160,7 @@ class _Loop:
                        self.node.constraint, self.node.feedback_on_violation, self.pre_out,
                        self.support, self.est, self.sums_part)
         diff, norm, both = self.sums_part.sum(axis=0)
-        self.support_count = min(self.node.params["support_size"], self.ws.n_eligible)
+        self.support_count = min(self.count, self.ws.n_eligible)
         union = old + self.support_count - both
         econ = np.sqrt(diff / norm) if norm > 0 else float(diff > 0)
         return econ, (both / union if union else 1.0)

@@ -18,15 +18,16 @@ EXIT_USAGE, EXIT_ERROR = 2, 1
 class Progress:
     """Per-node progress on stderr: iterations done and current eMod, at most every 0.5 s."""
 
-    def __init__(self, rank=0, stream=sys.stderr):
-        self.rank, self.stream, self.last = rank, stream, 0.0
+    def __init__(self, rank=0):
+        self.rank, self.last = rank, 0.0
 
-    def __call__(self, node, done, total, emod):
+    def __call__(self, node, done, total, emod, repeat=0):
         now = time.monotonic()
         if self.rank == 0 and (done == total or now - self.last > 0.5):
             self.last = now
-            self.stream.write(f"  {node.name:>10s} {done:5d}/{total:<5d} eMod {emod:.4f}\n")
-            self.stream.flush()
+            sys.stderr.write(f"  repeat {repeat:3d}  {node.name:>10s} {done:5d}/{total:<5d} "
+                             f"eMod {emod:.4f}\n")
+            sys.stderr.flush()
 
 
 def build_parser():

@@ -27,7 +27,10 @@ INPUT_DEFAULTS = {
     "background": True,           # fit a radial incoherent background amplitude
     "initial_model": None,        # real-space start (file path), None: random start
     "pattern_shape": None,        # shape of a raw .bin pattern (and .bin mask / model)
+    "start_support": "autocorrelation",  # random starts fill: "autocorrelation" or "all" pixels
 }
+START_SUPPORTS = ("autocorrelation", "all")
+AUTOCORRELATION_THRESHOLD = 0.04
 
 
 @dataclasses.dataclass
@@ -42,6 +45,7 @@ class PreparedData:
     background: bool
     fixed_support: np.ndarray | None   # bool, real space, centred
     initial_model: np.ndarray | None   # complex128, real space, centred
+    start_support: np.ndarray          # bool, real space, centred: where random starts live
 
     @property
     def shape(self):
@@ -65,11 +69,18 @@ def check_config(config):
     for key in ("edge_mask", "edge_remove"):
         _check_ring(key, full[key])
     q = full["subtract_percentile"]
-    if q not in (False, None) and not (_is_number(q) and 0 < q <= 100):
+    if not _off(q) and not (_is_number(q) and 0 < q <= 100):
         raise ConfigError(f"subtract_percentile={q!r}: give a percentile in (0, 100], or False")
+    if full["start_support"] not in START_SUPPORTS:
+        raise ConfigError(f"start_support={full['start_support']!r}: give one of {list(START_SUPPORTS)}")
     if not isinstance(full["background"], (bool, np.bool_)):
         raise ConfigError(f"background={full['background']!r}: give True or False")
     return full
+
+
+def _off(value):
+    """False and None switch an option off (0 and 0.0 do not: they are values)."""
+    return value is None or value is False or isinstance(value, np.bool_) and not value
 
 
 def _is_number(v):
@@ -126,11 +137,22 @@ def prepare(config, pattern, mask=None, initial_model=None):
     measured = np.roll(~bad, shift, axes)
     amplitude = np.where(measured, np.sqrt(np.roll(intensity, shift, axes)), 0.0)
     bins = np.rint(np.roll(radius, shift, axes)).astype(np.int32)
+    fixed = _fixed_support(intensity.shape, config["fixed_support_r"])
+    start = np.ones(intensity.shape, bool) if fixed is None else fixed.copy()
+    if config["start_support"] == "autocorrelation":
+        start &= autocorrelation_support(amplitude, measured)
     return PreparedData(
         amplitude=amplitude, measured=measured, center=center, radial_bins=bins,
-        n_bins=int(bins.max()) + 1, background=bool(config["background"]),
-        fixed_support=_fixed_support(intensity.shape, config["fixed_support_r"]),
-        initial_model=_check_model(initial_model, intensity.shape))
+        n_bins=int(bins.max()) + 1, background=bool(config["background"]), fixed_support=fixed,
+        initial_model=_check_model(initial_model, intensity.shape), start_support=start)
+
+
+def autocorrelation_support(amplitude, measured, threshold=AUTOCORRELATION_THRESHOLD):
+    """Pixels where the (centred) autocorrelation of the measured intensity exceeds
+    ``threshold`` of its peak: it contains every translate of the object's support that
+    lies at the array centre, so random starts there are loose but not blind (as in Hawk)."""
+    auto = np.abs(np.fft.fftshift(np.fft.ifftn(np.where(measured, amplitude ** 2, 0.0))))
+    return auto > threshold * auto.max()
 
 
 def _check_pattern(pattern):
@@ -198,7 +220,7 @@ def _ring(radius, ring):
 
 
 def _subtract_percentile(intensity, bad, q):
-    if q in (False, None):
+    if _off(q):
         return intensity
     level = np.percentile(intensity[~bad], q)
     return np.maximum(intensity - level, 0.0)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
 from .errors import DataFileError
 
 SUFFIXES = (".npy", ".mat", ".bin", ".h5", ".hdf5", ".cxi")
+_H5_WITH_DATASET = re.compile(r"^(.*\.(?:h5|hdf5|cxi)):(/?[^:]+)$", re.IGNORECASE)
 
 
 def load_array(path, shape=None, dataset=None, dtype="<f8"):
@@ -25,8 +27,9 @@ def load_array(path, shape=None, dataset=None, dtype="<f8"):
         Dataset path inside an HDF5/CXI file, or variable name in a ``.mat`` file.
     """
     path = os.fspath(path)
-    if dataset is None and ":" in os.path.basename(path):
-        path, dataset = path.rsplit(":", 1)
+    named = _H5_WITH_DATASET.match(path)
+    if dataset is None and named:
+        path, dataset = named.group(1), named.group(2)
     if not os.path.isfile(path):
         raise DataFileError(f"file not found: '{path}'; give an existing path to a pattern, "
                             f"mask or model file ({', '.join(SUFFIXES)})")

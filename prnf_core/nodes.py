@@ -105,14 +105,15 @@ class pInput(Node):
         return self._prepared
 
     def run(self, fathers, ctx, rng):
-        """Start one stream: the initial model, or random phases on the measured amplitude."""
+        """Start one stream: the initial model on the fixed support (or everywhere), or
+        uniform random values on the start support (config key ``start_support``)."""
         d = self.prepared()
         if d.initial_model is not None:
             x = d.initial_model.copy()
+            support = d.fixed_support.copy() if d.fixed_support is not None else np.ones(d.shape, bool)
         else:
-            phases = np.exp(2j * np.pi * rng.random(d.shape))
-            x = np.fft.fftshift(np.fft.ifftn(d.amplitude * phases))
-        support = d.fixed_support.copy() if d.fixed_support is not None else np.ones(d.shape, bool)
+            support = d.start_support.copy()
+            x = rng.random(d.shape)
         background = np.zeros(d.n_bins)
         return Stream(data=d, x=(x * support).astype(ctx.complex_dtype), support=support,
                       background=background.astype(ctx.real_dtype))

@@ -34,7 +34,7 @@ class Runner:
     threads : int, optional
         FFT and kernel threads per rank; default: cores divided among the ranks on the node.
     progress : callable, optional
-        ``progress(node, iterations_done, total, emod)``, called by algorithm nodes.
+        ``progress(node, iterations_done, total, emod, repeat)``, called by algorithm nodes.
     """
 
     def __init__(self, inputnodes=None, outputnode=None, loadfile=None, reload_dataset=None,

@@ -63,7 +63,7 @@ class RunContext:
 
     precision: str = "single"
     threads: int | None = None
-    progress: object = None          # callable(node, iterations_done, total, emod) or None
+    progress: object = None   # callable(node, iterations_done, total, emod, repeat) or None
     repeat: int = 0
 
     @property
@@ -76,4 +76,4 @@ class RunContext:
 
     def report(self, node, done, total, emod):
         if self.progress is not None:
-            self.progress(node, done, total, emod)
+            self.progress(node, done, total, emod, self.repeat)

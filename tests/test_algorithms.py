@@ -1,0 +1,137 @@
+"""The five built-in algorithms: properties with a known answer, recovery, reference defects."""
+import numpy as np
+import pytest
+
+from prnf_core import ConfigError, RunContext, Runner, phmodel
+from prnf_core.data import check_config, prepare
+from prnf_core.nodes import pInput
+from prnf_core.simulate import object_error, simulate_pattern
+
+from helpers import config, write_pattern
+
+ALGORITHMS = {
+    "ERA": lambda n, **kw: phmodel.ERA(n, kw.pop("size"), **kw),
+    "HIO": lambda n, **kw: phmodel.HIO(n, kw.pop("size"), 0.9, **kw),
+    "DM": lambda n, **kw: phmodel.DM(n, kw.pop("size"), **kw),
+    "RAAR": lambda n, **kw: phmodel.RAAR(n, kw.pop("size"), 0.9, **kw),
+    "HPR": lambda n, **kw: phmodel.HPR(n, kw.pop("size"), 0.9, **kw),
+}
+PRECISIONS = [("single", 1e-4), ("double", 1e-10)]
+
+
+def stream_from(data, x, support, precision):
+    ctx = RunContext(precision=precision, threads=1)
+    node = pInput({"pattern_path": "unused.npy"})
+    node._prepared = data
+    stream = node.run([], ctx, np.random.default_rng(0))
+    stream.x = x.astype(ctx.complex_dtype)
+    stream.support = support
+    return stream, ctx
+
+
+@pytest.mark.parametrize("precision,tol", PRECISIONS)
+@pytest.mark.parametrize("algo", sorted(ALGORITHMS))
+@pytest.mark.parametrize("shape", [(32, 32), (16, 15, 14)])
+@pytest.mark.parametrize("background", [False, True])
+def test_true_object_is_a_fixed_point(algo, precision, tol, shape, background):
+    intensity, _, obj = simulate_pattern(shape, 4, photons=0, beamstop=0, gap=0, seed=1)
+    data = prepare(check_config({"background": background}), intensity)
+    support = obj > 0
+    stream, ctx = stream_from(data, obj, support, precision)
+    out = ALGORITHMS[algo](20, size=int(support.sum())).run([stream], ctx)
+    scale = np.abs(obj).max()
+    np.testing.assert_allclose(out.x, obj, atol=tol * 10 * scale)
+    np.testing.assert_array_equal(out.support, support)
+    assert out.emod.max() < tol * 100
+    assert out.path == [algo]
+
+
+@pytest.mark.parametrize("precision,tol", PRECISIONS)
+@pytest.mark.parametrize("background", [False, True])
+def test_era_modulus_error_never_increases(tmp_path, precision, tol, background):
+    pattern, mask, _ = write_pattern(tmp_path, photons=1e6, beamstop=1, gap=1)
+    inp = phmodel.pInput(config(pattern, mask, fixed_support_r=7, background=background))
+    era = phmodel.ERA(60, 32 * 32).after(inp)       # support_size >= fixed support: S stays fixed
+    out = Runner([inp], phmodel.pOutput().after(era), precision=precision).run(3, seed=2)
+    for curve in out["eMod_per_repeat"]:
+        steps = np.diff(curve[1:])
+        assert steps.max() <= 1e-5 * curve[1] + tol, steps.max()
+
+
+def recovery(tmp_path, algo, starts=8, shape=(64, 64), radius=6, iterations=300):
+    intensity, mask, obj = simulate_pattern(shape, radius, photons=1e7, beamstop=2, gap=1, seed=3)
+    np.save(tmp_path / "p.npy", intensity)
+    np.save(tmp_path / "m.npy", mask)
+    size = int(1.2 * np.count_nonzero(obj))
+    inp = phmodel.pInput(config(str(tmp_path / "p.npy"), str(tmp_path / "m.npy")))
+    first = ALGORITHMS[algo](iterations, size=size, positivity=True,
+                             shrink_iterations=iterations // 2).after(inp)
+    era = phmodel.ERA(100, size, positivity=True).after(first)
+    runner = Runner([inp], phmodel.pOutput().after(era))
+    return [object_error(runner.run_once(k, 11).x, obj) for k in range(starts)]
+
+
+@pytest.mark.parametrize("algo,needed", [("HIO", 6), ("RAAR", 5), ("DM", 6), ("HPR", 3)])
+def test_recovers_simulated_2d_object(tmp_path, algo, needed):
+    """X then ERA, positivity, beam-stop and gap floating, Poisson noise (1e7 photons):
+    the object to 1% in most of 8 random starts (HPR: measured 5 of 10, so at least 3 of 8)."""
+    errors = recovery(tmp_path, algo)
+    assert sum(e < 0.01 for e in errors) >= needed, np.round(errors, 3)
+
+
+def test_recovers_simulated_3d_object(tmp_path):
+    errors = recovery(tmp_path, "HIO", starts=4, shape=(24, 24, 24), radius=4, iterations=200)
+    assert sum(e < 0.02 for e in errors) >= 3, np.round(errors, 3)
+
+
+def test_raar_is_not_era_after_one_iteration(tmp_path):
+    """The reference's RAAR re-applied P_S each iteration and became ERA."""
+    pattern, mask, _ = write_pattern(tmp_path)
+    results = {}
+    for name, node in {"ERA": phmodel.ERA(10, 60), "RAAR": phmodel.RAAR(10, 60, 0.8)}.items():
+        inp = phmodel.pInput(config(pattern, mask))
+        out = Runner([inp], phmodel.pOutput().after(node.after(inp))).run_once(0, 4)
+        results[name] = out
+    assert np.abs(results["ERA"].x - results["RAAR"].x).max() > 1e-3
+    assert not np.allclose(results["ERA"].emod[1:], results["RAAR"].emod[1:])
+
+
+def test_hio_with_gamma_one_is_not_era(tmp_path):
+    """The reference's HIO shrank outside pixels by (1 - gamma), so gamma = 1 gave ERA."""
+    pattern, mask, _ = write_pattern(tmp_path)
+    outs = []
+    for node in (phmodel.ERA(10, 60), phmodel.HIO(10, 60, 1.0)):
+        inp = phmodel.pInput(config(pattern, mask))
+        outs.append(Runner([inp], phmodel.pOutput().after(node.after(inp))).run_once(0, 4))
+    assert not np.allclose(outs[0].emod[1:], outs[1].emod[1:])
+
+
+@pytest.mark.parametrize("algo", sorted(ALGORITHMS))
+@pytest.mark.parametrize("background", [False, True])
+def test_every_algorithm_can_follow_an_input(tmp_path, algo, background):
+    pattern, mask, _ = write_pattern(tmp_path)
+    inp = phmodel.pInput(config(pattern, mask, background=background))
+    node = ALGORITHMS[algo](15, size=60).after(inp)
+    out = Runner([inp], phmodel.pOutput().after(node)).run(2, seed=0)
+    assert np.all(np.isfinite(out["sample_ret"])) and out["eMod"].shape == (15,)
+    assert out["stream_path"] == [algo]
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda: phmodel.ERA(-1, 10), "iteration=-1"),
+    (lambda: phmodel.ERA(10, 0), "support_size=0"),
+    (lambda: phmodel.HIO(10, 10, 0.0), r"gamma=0.0.*\(0.0, 1.0\]"),
+    (lambda: phmodel.RAAR(10, 10, 1.5), r"beta=1.5.*\[0.0, 1.0\]"),
+    (lambda: phmodel.HPR(10, 10, 0.5, hprcoff=1.0), r"hprcoff=1.0.*\(0.0, 1.0\)"),
+])
+def test_parameters_out_of_range(make, words):
+    with pytest.raises(ConfigError, match=words):
+        make()
+
+
+def test_support_larger_than_array_is_named(tmp_path):
+    pattern, mask, _ = write_pattern(tmp_path)
+    inp = phmodel.pInput(config(pattern, mask))
+    node = phmodel.ERA(5, 5000, name="greedy").after(inp)
+    with pytest.raises(ConfigError, match=r"greedy.*support_size=5000.*1024 pixels"):
+        Runner([inp], phmodel.pOutput().after(node)).run(1, seed=0)

@@ -1,0 +1,52 @@
+"""The prnf command end to end on small settings."""
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+
+from prnf_core import Runner, phmodel
+from prnf_core.cli import main
+
+from helpers import config, write_pattern
+
+
+def test_run_writes_h5_and_png(tmp_path, capsys):
+    pattern, mask, _ = write_pattern(tmp_path)
+    inp = phmodel.pInput(config(pattern, mask))
+    Runner([inp], phmodel.pOutput().after(phmodel.HIO(20, 40, 0.9).after(inp))).dump_model(tmp_path / "m.json")
+    code = main(["run", str(tmp_path / "m.json"), "--repeat", "2", "--seed", "3", "--out",
+                 str(tmp_path / "r.h5"), "--plot", str(tmp_path / "r.png"), "--precision", "double"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "merged 2 repeats" in captured.out and "HIO" in captured.err   # progress on stderr
+    with h5py.File(tmp_path / "r.h5") as f:
+        assert f["sample_retrieved"].dtype == np.complex128
+    assert (tmp_path / "r.png").stat().st_size > 10000
+
+
+def test_errors_exit_nonzero_with_a_message(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "none.json")]) == 1
+    assert "model file not found" in capsys.readouterr().err
+
+
+def test_plugins_lists_builtins(capsys):
+    main(["plugins"])
+    out = capsys.readouterr().out
+    for name in ("ERA", "HIO", "DM", "RAAR", "HPR"):
+        assert name in out
+    assert "from prnf" in out and "gamma" in out
+
+
+def test_simulate_writes_pattern_and_mask(tmp_path):
+    main(["simulate", "--shape", "32,32", "--out", str(tmp_path / "p.npy"), "--mask", str(tmp_path / "m.npy")])
+    assert np.load(tmp_path / "p.npy").shape == np.load(tmp_path / "m.npy").shape == (32, 32)
+
+
+def test_demo_end_to_end(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "prnf_core.cli", "-q", "demo", "--repeat", "2",
+                           "--out", str(tmp_path / "result.h5"), "--plot", str(tmp_path / "result.png")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "error against the known object" in proc.stdout
+    assert (tmp_path / "result.h5").exists() and (tmp_path / "result.png").exists()

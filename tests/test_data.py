@@ -1,0 +1,109 @@
+"""Input preparation: layout about the centre, masks, radii, percentile, file formats."""
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+
+from prnf_core import ConfigError, DataFileError
+from prnf_core.data import INPUT_DEFAULTS, check_config, prepare
+from prnf_core.io import load_array
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (7, 9), (5, 6, 7)])
+def test_center_goes_to_index_zero(shape):
+    center = tuple(n // 2 - 1 for n in shape)
+    intensity = np.ones(shape)
+    intensity[center] = 9.0
+    d = prepare(check_config({"center": list(center)}), intensity)
+    assert d.amplitude.flat[0] == 3.0
+    np.testing.assert_array_equal(d.centred(d.amplitude)[center], 3.0)
+
+
+def test_default_center_is_half_size_and_odd_sizes_are_exact():
+    intensity = np.zeros((123, 123))
+    intensity[61, 61] = 4.0
+    d = prepare(check_config({}), intensity)
+    assert d.center == (61, 61) and d.amplitude[0, 0] == 2.0
+
+
+def test_masks_and_radii():
+    shape = (32, 32)
+    mask = np.zeros(shape, np.uint8)
+    mask[0, 0] = 1
+    cfg = check_config({"center_mask": 2, "edge_mask": [10, 11], "edge_remove": [14, 15]})
+    d = prepare(cfg, np.ones(shape), mask)
+    bad = d.centred(~d.measured)
+    r = np.hypot(*np.ogrid[-16:16, -16:16])
+    np.testing.assert_array_equal(bad, (r < 2) | ((r >= 10) & (r <= 11)) | (np.arange(32)[:, None] + np.arange(32) == 0))
+    amp = d.centred(d.amplitude)
+    assert np.all(amp[(r >= 14) & (r <= 15)] == 0) and amp[16, 16 + 5] == 1
+
+
+def test_subtract_percentile_is_0_to_100():
+    intensity = np.arange(100, dtype=float).reshape(10, 10)
+    d = prepare(check_config({"subtract_percentile": 50}), intensity)
+    assert d.centred(d.amplitude ** 2).min() == 0 and d.centred(d.amplitude ** 2).max() == pytest.approx(99 - 49.5)
+
+
+def test_non_finite_and_negative_values_warn_with_counts():
+    intensity = np.ones((8, 8))
+    intensity[0, :3] = np.nan
+    intensity[1, 0] = -2
+    with pytest.warns(UserWarning) as caught:
+        d = prepare(check_config({}), intensity)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "3 NaN or infinite pixels" in messages and "1 negative intensities" in messages
+    assert np.count_nonzero(~d.measured) == 3 and np.all(np.isfinite(d.amplitude))
+
+
+def test_every_seed_key_has_a_default():
+    seed_keys = {"pattern_path", "mask_path", "center", "center_mask", "edge_mask", "edge_remove",
+                 "subtract_percentile", "fixed_support_r", "background", "initial_model"}
+    assert seed_keys <= set(INPUT_DEFAULTS)
+    with pytest.raises(ConfigError, match=r"unknown input config key\(s\) \['centre'\]"):
+        check_config({"centre": [1, 2]})
+
+
+def test_file_formats(tmp_path):
+    a = np.arange(12.0).reshape(3, 4)
+    np.save(tmp_path / "a.npy", a)
+    a.astype("<f8").tofile(tmp_path / "a.bin")
+    scipy.io.savemat(tmp_path / "a.mat", {"pattern": a})
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["entry/data"] = a
+    for path, kw in [("a.npy", {}), ("a.bin", {"shape": (3, 4)}), ("a.mat", {}), ("a.h5:/entry/data", {})]:
+        np.testing.assert_array_equal(load_array(str(tmp_path / path), **kw), a)
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda p: load_array(p / "missing.npy"), "file not found"),
+    (lambda p: load_array(p / "a.bin"), "shape is needed"),
+    (lambda p: load_array(p / "a.bin", shape=(5, 5)), "holds 12 values"),
+    (lambda p: load_array(p / "a.h5"), "name the dataset"),
+    (lambda p: load_array(p / "a.h5:/nope"), "no dataset '/nope'"),
+    (lambda p: load_array(p / "obj.npy"), "pickle"),
+    (lambda p: load_array(p / "a.txt"), "unsupported file type"),
+])
+def test_file_errors(tmp_path, make, words):
+    np.arange(12.0).tofile(tmp_path / "a.bin")
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "a.txt").write_text("1 2 3")
+    with pytest.raises(DataFileError, match=words):
+        make(tmp_path)
+
+
+@pytest.mark.parametrize("cfg,pattern,mask,words", [
+    ({"center": [40, 3]}, (32, 32), None, r"center=\[40, 3\] lies outside"),
+    ({"center_mask": -1}, (32, 32), None, "center_mask=-1"),
+    ({"edge_mask": [9, 3]}, (32, 32), None, "inner <= outer"),
+    ({"subtract_percentile": 0.0}, (32, 32), None, r"\(0, 100\]"),
+    ({}, (32, 32), np.zeros((30, 30)), r"mask shape \(30, 30\) differs"),
+    ({}, (32, 32), np.full((32, 32), 2), "not binary"),
+    ({}, (32, 32), np.ones((32, 32)), "every pixel is masked"),
+    ({"background": "yes"}, (32, 32), None, "background='yes'"),
+])
+def test_bad_config_values(cfg, pattern, mask, words):
+    with pytest.raises(ConfigError, match=words):
+        prepare(check_config(cfg), np.ones(pattern), mask)

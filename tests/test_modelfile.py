@@ -1,0 +1,114 @@
+"""Model files: full and skeleton round trips, dumped twice, the reference system's file."""
+import json
+
+import numpy as np
+import pytest
+
+from prnf_core import ModelFileError, PluginError, Runner, phmodel
+
+from helpers import config, write_pattern
+
+
+def small_network(cfg):
+    a, b = phmodel.pInput(cfg), phmodel.pInput(cfg)
+    hio = phmodel.HIO(5, 30, 0.9).after(a)
+    raar = phmodel.RAAR(5, 30, 0.8, name="relaxed").after(b)
+    merge = phmodel.pMerge().after(hio).after(raar)
+    out = phmodel.pOutput().after(phmodel.HPR(5, 30, 0.5, hprcoff=0.7).after(merge))
+    return [a, b], out
+
+
+@pytest.fixture
+def network(tmp_path):
+    pattern, mask, _ = write_pattern(tmp_path)
+    return small_network(config(pattern, mask)), pattern, mask
+
+
+def structure(runner):
+    return [(type(n).__name__, n.name, n.params.get("iteration"), n.params.get("gamma"),
+             n.params.get("hprcoff"), [f.id for f in n.fathers]) for n in runner.order]
+
+
+def test_full_round_trip_dumped_twice(tmp_path, network):
+    (inputs, out), _, _ = network
+    runner = Runner(inputs, out)
+    first = runner.run(1, seed=5)
+    path = tmp_path / "model.json"
+    runner.dump_model(path)
+    runner.dump_model(path)            # the reference system crashed here
+    doc = json.loads(path.read_text())
+    assert doc["format"] == "prnf-model" and doc["skeleton"] is False
+    assert {n["class"] for n in doc["nodes"]} == {"pInput", "HIO", "RAAR", "pMerge", "HPR", "pOutput"}
+    assert all(n["distribution"] == "prnf" for n in doc["nodes"])
+    (tmp_path / "pattern.npy").unlink()          # the data must come from the file itself
+    loaded = Runner(loadfile=path)
+    assert structure(loaded) == structure(runner)
+    assert [n.id for n in loaded.inputs] == [n.id for n in inputs]
+    again = loaded.run(1, seed=5)
+    np.testing.assert_allclose(again["sample_ret"], first["sample_ret"], atol=1e-5)
+
+
+def test_skeleton_needs_and_takes_reload_dataset(tmp_path, network):
+    (inputs, out), pattern, mask = network
+    runner = Runner(inputs, out)
+    path = tmp_path / "skeleton.json"
+    runner.dump_model(path, skeleton=True)
+    assert "data" not in json.loads(path.read_text())
+    reload = {inp.id: {"pattern_path": pattern, "mask_path": mask, "initial_model": None}
+              for inp in inputs}
+    result = Runner(loadfile=path, reload_dataset=reload).run(1, seed=1)
+    assert result["sample_ret"].shape == (32, 32)
+
+
+def test_reload_dataset_naming_no_input(tmp_path, network):
+    (inputs, out), pattern, _ = network
+    Runner(inputs, out).dump_model(tmp_path / "m.json")
+    with pytest.raises(Exception, match="not an input of this network; inputs:"):
+        Runner(loadfile=tmp_path / "m.json", reload_dataset={12345: {"pattern_path": pattern}})
+
+
+def test_reference_model_file_loads_and_runs(spipy_data):
+    runner = Runner(loadfile=spipy_data / "temp_model_v32_demo.json")
+    names = sorted(type(n).__name__ for n in runner.order)
+    assert names == ["DM", "ERA", "HIO", "HPR", "RAAR", "pInput", "pInput", "pMerge", "pOutput"]
+    hpr = next(n for n in runner.order if type(n).__name__ == "HPR")
+    assert hpr.params == {"iteration": 200, "support_size": 85, "gamma": 0.1, "hprcoff": 0.5}
+    assert runner.inputs[0].params["config_dict"]["edge_mask"] == [64, 70]
+    pattern = np.load(spipy_data / "pattern.npy")
+    np.testing.assert_array_equal(runner.inputs[0].load()["pattern"], pattern)
+    out = runner.run(1, seed=0)
+    assert out["final_eMod"][0] < 0.2
+
+
+@pytest.mark.parametrize("text,words", [
+    ("{not json", "not valid JSON"),
+    ('{"format": "something-else"}', "not a PRNF model file"),
+    ('{"format": "prnf-model", "format_version": 99}', "newer than this PRNF reads"),
+    ('[1, 2]', "reference system"),
+])
+def test_malformed_model_files(tmp_path, text, words):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(ModelFileError, match=words):
+        Runner(loadfile=path)
+
+
+def test_unknown_class_names_distribution_and_installed(tmp_path, network):
+    (inputs, out), _, _ = network
+    Runner(inputs, out).dump_model(tmp_path / "m.json")
+    doc = json.loads((tmp_path / "m.json").read_text())
+    doc["nodes"][2]["class"], doc["nodes"][2]["distribution"] = "OSSX", "prnf-ossx"
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    with pytest.raises(PluginError, match=r"'OSSX'.*pip install prnf-ossx.*Installed: DM, ERA"):
+        Runner(loadfile=tmp_path / "m.json")
+
+
+def test_wrong_parameter_names(tmp_path, network):
+    (inputs, out), _, _ = network
+    Runner(inputs, out).dump_model(tmp_path / "m.json")
+    doc = json.loads((tmp_path / "m.json").read_text())
+    hio = next(n for n in doc["nodes"] if n["class"] == "HIO")
+    hio["params"]["gama"] = hio["params"].pop("gamma")
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match="HIO.*wrong parameters"):
+        Runner(loadfile=tmp_path / "m.json")

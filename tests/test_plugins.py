@@ -1,0 +1,109 @@
+"""Plugin discovery: built-ins through their real entry point, fake in-test plugins."""
+import importlib.metadata
+
+import pytest
+
+from prnf_core import AlgorithmNode, PluginError, hookimpl, phmodel
+from prnf_core import plugins as plugins_mod
+from prnf_core.plugins import Registry, get_plugin_manager, get_registry, reset_registry
+
+
+class Fake(AlgorithmNode):
+    algorithm = "FAKE"
+
+    def iterate(self, stream, ctx):
+        stream.record(self.name, [0.0] * self.params["iteration"], [0.0] * self.params["iteration"])
+        return stream
+
+
+class FakePlugin:
+    @hookimpl
+    def prnf_register_algorithms(self):
+        return [Fake]
+
+
+def test_builtins_found_through_the_entry_point():
+    eps = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="prnf")}
+    assert eps["builtin"] == "prnf_algorithms.plugin"
+    registry = Registry(get_plugin_manager(autoload=True))
+    assert {"ERA", "HIO", "DM", "RAAR", "HPR"} <= set(registry.names())
+    assert registry.get("HIO").distribution == "prnf"
+    assert "gamma" in registry.get("HIO").signature()
+
+
+def test_autoload_switch_gives_an_empty_registry(monkeypatch):
+    monkeypatch.setenv(plugins_mod.DISABLE_ENV, "1")
+    assert Registry(get_plugin_manager()).names() == []
+
+
+def test_fake_plugin_registers_and_phmodel_resolves_it(monkeypatch):
+    pm = get_plugin_manager(autoload=False)
+    pm.register(FakePlugin(), name="fake")
+    monkeypatch.setattr(plugins_mod, "get_registry", lambda: Registry(pm))
+    monkeypatch.setattr("prnf_core.phmodel.get_registry", lambda: Registry(pm))
+    assert phmodel.FAKE is Fake
+    with pytest.raises(AttributeError, match="unknown algorithm 'ERA'; installed: FAKE"):
+        phmodel.ERA
+
+
+def test_unknown_algorithm_lists_the_installed_ones():
+    with pytest.raises(AttributeError, match=r"unknown algorithm 'HOI'; installed: DM, ERA, HIO, HPR, RAAR"):
+        phmodel.HOI
+
+
+def test_duplicate_names_name_both_distributions():
+    pm = get_plugin_manager(autoload=False)
+    pm.register(FakePlugin(), name="first")
+    pm.register(FakePlugin(), name="second")
+    pm.distributions = {"first": ("dist-one", "1"), "second": ("dist-two", "2")}
+    with pytest.raises(PluginError, match="FAKE.*dist-one.*dist-two"):
+        Registry(pm)
+
+
+def test_class_without_name_is_refused():
+    class Nameless(AlgorithmNode):
+        pass
+
+    class Plugin:
+        @hookimpl
+        def prnf_register_algorithms(self):
+            return [Nameless]
+
+    pm = get_plugin_manager(autoload=False)
+    pm.register(Plugin(), name="bad")
+    with pytest.raises(PluginError, match="Nameless.*'algorithm'"):
+        Registry(pm)
+
+
+def test_broken_plugin_is_reported_and_skipped(monkeypatch, caplog):
+    real = importlib.metadata.entry_points
+
+    class BrokenEP:
+        name, value, dist = "broken", "no_such_module_xyz", None
+
+        def load(self):
+            raise ImportError("no module named no_such_module_xyz")
+
+    def entry_points(group):
+        return list(real(group=group)) + [BrokenEP()]
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    registry = Registry(get_plugin_manager(autoload=True))
+    assert "ERA" in registry.names()
+    assert "broken" in registry.broken
+    assert "failed to import" in caplog.text
+
+
+def test_core_never_imports_numba():
+    import subprocess
+    import sys
+    code = ("import sys, prnf_core; from prnf_core import phexec, phmodel; "
+            "assert 'numba' not in sys.modules, 'core imported numba'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_registry_is_cached_and_resettable():
+    first = get_registry()
+    assert get_registry() is first
+    reset_registry()
+    assert get_registry() is not first

@@ -1,0 +1,61 @@
+"""Result files and plots: every dataset and attribute, atomic writes, headless PNG."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from prnf_core import Runner, phmodel
+from prnf_core.results import DATASETS, save_h5
+
+from helpers import config, write_pattern
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("res")
+    pattern, mask, _ = write_pattern(tmp, photons=1e6, beamstop=1)
+    inp = phmodel.pInput(config(pattern, mask, background=True))
+    node = phmodel.ERA(10, 40).after(phmodel.HIO(20, 40, 0.9).after(inp))
+    runner = Runner([inp], phmodel.pOutput().after(node))
+    return runner, runner.run(3, seed=9)
+
+
+def test_h5_has_every_dataset_and_attribute(tmp_path, result):
+    runner, out = result
+    path = tmp_path / "r.h5"
+    runner.save_h5(out, path)
+    with h5py.File(path, "r") as f:
+        for key, name in DATASETS.items():
+            np.testing.assert_array_equal(f[name][()], np.asarray(out[key]))
+        assert f["sample_retrieved"].dtype.kind == "c"
+        assert f["PRTF"].dtype.kind == "f"
+        assert json.loads(f.attrs["stream_path"]) == ["HIO", "ERA"]
+        assert json.loads(f.attrs["model_json"])["format"] == "prnf-model"
+        assert f.attrs["seed"] == "9" and f.attrs["repeat"] == 3 and f.attrs["merged"] == 3
+        assert "numpy" in json.loads(f.attrs["versions"])
+    assert [p.name for p in tmp_path.iterdir()] == ["r.h5"]     # no temporary file left
+
+
+def test_failed_write_leaves_no_file(tmp_path, result):
+    _, out = result
+    broken = dict(out, sample_ret=object())
+    with pytest.raises(Exception):
+        save_h5(broken, tmp_path / "r.h5")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("three_d", [False, True])
+def test_plot_is_headless_png(tmp_path, result, three_d):
+    runner, out = result
+    if three_d:
+        out = dict(out)
+        for key in ("sample_ret", "support", "input_amp", "diffraction_amp", "input_mask"):
+            out[key] = np.stack([out[key]] * 4)
+    fig = runner.plot_result(out, tmp_path / "r.png")
+    assert len(fig.axes) >= 6
+    data = (tmp_path / "r.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000
+    titles = " ".join(ax.get_title() for ax in fig.axes)
+    for word in ("object", "phase", "model", "eCon", "eMod", "PRTF"):
+        assert word in titles
