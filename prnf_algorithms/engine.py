@@ -13,8 +13,7 @@ import numpy as np
 
 from prnf_core import AlgorithmNode, check_range
 
-from . import _threads, fft, kernels
-from .support import SupportSelector
+from . import _threads, fft, kernels, support
 
 
 class _Workspace:
@@ -79,12 +78,16 @@ class IterativeProjection(AlgorithmNode):
         return out
 
     def refine_score(self, score_image):
-        """Shrinkwrap score hook (``|y|^2``, real-space image, float32); smoothing by default."""
-        if self.support_sigma > 0:
-            from scipy.ndimage import gaussian_filter
-            valid = score_image >= 0
-            smooth = gaussian_filter(np.sqrt(np.maximum(score_image, 0)), self.support_sigma, mode="wrap")
-            score_image[...] = np.where(valid, smooth, -1.0)
+        """Shrinkwrap score hook: may change the score image (``|y|^2``, float32, -1 outside
+        the fixed support) in place and return True. Default: Gaussian smoothing of ``|y|``
+        when ``support_sigma > 0``."""
+        if self.support_sigma <= 0:
+            return False
+        from scipy.ndimage import gaussian_filter
+        valid = score_image >= 0
+        smooth = gaussian_filter(np.sqrt(np.maximum(score_image, 0)), self.support_sigma, mode="wrap")
+        score_image[...] = np.where(valid, smooth, -1.0)
+        return True
 
 
 class _Loop:
@@ -110,7 +113,7 @@ class _Loop:
         self.err_part = np.zeros(nchunks)
         self.bg_part = np.zeros((nchunks, data.n_bins))
         self.sums_part = np.zeros((nchunks, 3))
-        self.selector = SupportSelector(self.size, nchunks)
+        self.hist_part = support.new_histogram(nchunks)
         self.pre_out = np.asarray(node.pre_out, dtype=cdtype)
         np.copyto(self.pair.flat, np.where(self.support, self.x, self.pre_out * self.x))
 
@@ -148,10 +151,12 @@ class _Loop:
 
     def _select(self, count):
         """Shrinkwrap: the ``count`` pixels of largest |y|^2 within the fixed support."""
-        kernels.shrinkwrap_score(self.pair.flat, 1.0 / self.size, self.ws.eligible, self.score)
-        self.node.refine_score(self.score.reshape(self.shape))
+        kernels.shrinkwrap_score(self.pair.flat, 1.0 / self.size, self.ws.eligible, self.score,
+                                 self.hist_part)
+        if self.node.refine_score(self.score.reshape(self.shape)):
+            kernels.key_histogram(self.keys, self.hist_part)
         self.count = count
-        return self.selector.threshold(self.keys, count)
+        return support.threshold(self.keys, self.hist_part, count)
 
     def _update(self, threshold, last_tie, coef, hpr_gamma):
         old = self.support_count

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from prnf_algorithms import kernels
-from prnf_algorithms.support import SupportSelector
+from prnf_algorithms.support import select
 
 import naive
 
@@ -48,7 +48,7 @@ def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint):
     old_support = rng.random(n) > 0.5
     score = rng.random(n).astype(np.float32)
     new_support = naive.top_n(score, count)
-    threshold, last_tie = SupportSelector(n, 2).threshold(score.view(np.int32), count)
+    threshold, last_tie = select(score.view(np.int32), count, nchunks=2)
     want_x, want_est, _, want_diff, want_norm = naive.update(
         x.copy(), y, new_support, scale, coef, hpr_gamma, constraint, est.copy(),
         np.ones(n, bool), feedback=feedback)
@@ -70,10 +70,12 @@ def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint):
 def test_shrinkwrap_score_matches_numpy(rng, rdtype, cdtype, tol):
     y = random_complex(rng, 300, cdtype)
     eligible = rng.random(300) > 0.3
-    score = np.empty(300, np.float32)
-    kernels.shrinkwrap_score(y, 0.5, eligible, score)
+    score, hist = np.empty(300, np.float32), np.zeros((2, 1 << 15), np.int64)
+    kernels.shrinkwrap_score(y, 0.5, eligible, score, hist)
     want = np.where(eligible, np.abs(0.5 * y) ** 2, -1.0)
     np.testing.assert_allclose(score, want, rtol=1e-5)
+    keys = want.astype(np.float32).view(np.int32)
+    np.testing.assert_array_equal(hist.sum(0), np.bincount(keys[keys >= 0] >> 16, minlength=1 << 15))
 
 
 @pytest.mark.parametrize("count", [1, 17, 250, 299, 300, 1000])
@@ -84,7 +86,7 @@ def test_support_selection_is_exact_top_n(rng, count, ties):
     if ties:
         score = np.round(score * 4).astype(np.float32) / 4     # few distinct values
     score[rng.random(n) < 0.1] = -1.0                          # outside the fixed support
-    threshold, last_tie = SupportSelector(n, 3).threshold(score.view(np.int32), count)
+    threshold, last_tie = select(score.view(np.int32), count, nchunks=3)
     keys = score.view(np.int32)
     chosen = (keys > threshold) | ((keys == threshold) & (np.arange(n) <= last_tie))
     np.testing.assert_array_equal(chosen, naive.top_n(score, count))

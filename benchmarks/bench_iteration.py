@@ -1,0 +1,92 @@
+"""Time one iteration of every algorithm against the bare FFTW pair (the floor), in one run.
+
+Prints ms/iteration and ratios for 2D 512x512 and 3D 128^3, single precision, all cores:
+- floor: FFTW forward + inverse, in place, the same plans the algorithms use;
+- each algorithm: a node's iteration loop (FFTs + fused Numba kernels), ratio to the floor;
+- numpy: the same HIO iteration written plainly with numpy.fft, ratio to the floor.
+
+Usage: python benchmarks/bench_iteration.py [--quick] [--threads T]
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+
+from prnf_algorithms import _threads, fft  # noqa: F401  (thread environment first)
+from prnf_core import RunContext, phmodel
+from prnf_core.data import check_config, prepare
+from prnf_core.nodes import pInput
+from prnf_core.parallel import available_cores
+from prnf_core.simulate import simulate_pattern
+
+
+def best_of(fn, repeats, inner):
+    fn()                                   # warm-up: JIT, plans, caches
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t0) / inner)
+    return min(times) * 1e3
+
+
+def numpy_hio(amp, measured, x, support_size, gamma=0.9):
+    """Plain NumPy HIO iteration (modulus with mask, top-N support by argpartition)."""
+    F = np.fft.fftn(x)
+    F = np.where(measured, amp * np.exp(1j * np.angle(F)), F)
+    y = np.fft.ifftn(F)
+    score = np.abs(y) ** 2
+    support = np.zeros(x.size, bool)
+    support[np.argpartition(score.ravel(), -support_size)[-support_size:]] = True
+    support = support.reshape(x.shape)
+    return np.where(support, y, x - gamma * y).astype(x.dtype)
+
+
+def case(shape, threads, repeats, iterations):
+    intensity, mask, obj = simulate_pattern(shape, radius=shape[0] // 10, photons=1e9, beamstop=2, gap=1)
+    data = prepare(check_config({"background": True}), intensity, mask)
+    size = int(1.2 * np.count_nonzero(obj))
+    ctx = RunContext(precision="single", threads=threads)
+    inp = pInput({"pattern_path": "simulated.npy"})
+    inp._prepared = data
+    stream = inp.run([], ctx, np.random.default_rng(0))
+    pair = fft.get_pair(shape, np.complex64, threads)
+
+    def floor():
+        pair.fft()
+        pair.ifft_unscaled()
+
+    rows = [("FFTW pair (floor)", best_of(floor, repeats, iterations))]
+    algos = {"ERA": phmodel.ERA(iterations, size), "HIO": phmodel.HIO(iterations, size, 0.9),
+             "DM": phmodel.DM(iterations, size), "RAAR": phmodel.RAAR(iterations, size, 0.9),
+             "HPR": phmodel.HPR(iterations, size, 0.9)}
+    for name, node in algos.items():
+        ms = best_of(lambda: node.iterate(stream, ctx), repeats, 1) / iterations
+        rows.append((name, ms))
+    x = stream.x.astype(np.complex64)
+    amp, measured = data.amplitude.astype(np.float32), data.measured
+    rows.append(("NumPy HIO (numpy.fft)", best_of(lambda: numpy_hio(amp, measured, x, size), 2, 2)))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="256^2 and 64^3 for a fast check")
+    parser.add_argument("--threads", type=int, default=available_cores())
+    args = parser.parse_args()
+    shapes = [(256, 256), (64, 64, 64)] if args.quick else [(512, 512), (128, 128, 128)]
+    print(f"threads {args.threads}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')}, "
+          f"FFTW effort {fft.planner_effort()}, single precision")
+    for shape in shapes:
+        iterations = 50 if np.prod(shape) <= 512 * 512 else 10
+        rows = case(shape, args.threads, repeats=5, iterations=iterations)
+        floor = rows[0][1]
+        print(f"\n{'x'.join(map(str, shape))}: ms/iteration and ratio to the FFT floor")
+        for name, ms in rows:
+            print(f"  {name:24s} {ms:9.3f} ms   {ms / floor:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()
