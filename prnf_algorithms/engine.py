@@ -22,7 +22,9 @@ class _Workspace:
     def __init__(self, data, rdtype):
         self.amp = np.ascontiguousarray(data.amplitude, dtype=rdtype).reshape(-1)
         self.measured = np.ascontiguousarray(data.measured).reshape(-1)
-        self.bins = np.ascontiguousarray(data.radial_bins, dtype=np.int32).reshape(-1)
+        # unsigned shells: no negative-index wrap-around checks in the kernels
+        self.bins = np.ascontiguousarray(data.radial_bins, dtype=np.uint16 if data.n_bins < 65536
+                                         else np.uint32).reshape(-1)
         self.shell_counts = np.bincount(self.bins[self.measured], minlength=data.n_bins)
         self.sum_a2 = float(np.sum(self.amp.astype(np.float64) ** 2))
         fixed = data.fixed_support if data.fixed_support is not None else np.ones(data.shape, bool)
@@ -111,10 +113,16 @@ class _Loop:
         self.support_count = self.start_count = int(np.count_nonzero(self.support))
         nchunks = threads
         self.err_part = np.zeros(nchunks)
-        self.bg_part = np.zeros((nchunks, data.n_bins))
+        self.shell_part = np.zeros((nchunks, data.n_bins))
+        self.bpix = np.empty(self.size if self.fit_bg else 0, rdtype)
+        self.ratio = np.empty(self.size if self.fit_bg else 0, rdtype)
+        if self.fit_bg:
+            kernels.expand_shells(self.ws.bins, self.bg, self.bpix)
         self.sums_part = np.zeros((nchunks, 3))
-        self.hist_part = support.new_histogram(nchunks)
-        self.pre_out = np.asarray(node.pre_out, dtype=cdtype)
+        self.selector = support.Selector(self.size, nchunks, node.params["support_size"])
+        self.rdtype = rdtype
+        self.scale = rdtype(1.0 / self.size)
+        self.pre_out = rdtype(node.pre_out)
         np.copyto(self.pair.flat, np.where(self.support, self.x, self.pre_out * self.x))
 
     def run(self, iterations):
@@ -133,12 +141,13 @@ class _Loop:
         """FFT, modulus projection (background, eMod), inverse FFT: buffer holds N * P_M z."""
         ws = self.ws
         self.pair.fft()
-        kernels.modulus_project(self.pair.flat, ws.amp, ws.measured, ws.bins, self.bg, self.fit_bg,
-                                self.bg_part, self.err_part)
+        kernels.modulus_project(self.pair.flat, ws.amp, ws.measured, self.bpix, self.ratio,
+                                self.err_part)
         if self.fit_bg:
-            sums = self.bg_part.sum(axis=0)
-            self.bg = np.where(ws.shell_counts > 0, sums / np.maximum(ws.shell_counts, 1), 0.0
-                               ).astype(self.bg.dtype)
+            kernels.shell_sums(ws.bins, self.ratio, self.shell_part)
+            mean_ratio = self.shell_part.sum(axis=0) / np.maximum(ws.shell_counts, 1)
+            self.bg = (self.bg * mean_ratio).astype(self.bg.dtype)   # 0 on unmeasured shells
+            kernels.expand_shells(ws.bins, self.bg, self.bpix)
         self.pair.ifft_unscaled()
         return np.sqrt(self.err_part.sum() / ws.sum_a2) if ws.sum_a2 > 0 else 0.0
 
@@ -151,17 +160,15 @@ class _Loop:
 
     def _select(self, count):
         """Shrinkwrap: the ``count`` pixels of largest |y|^2 within the fixed support."""
-        kernels.shrinkwrap_score(self.pair.flat, 1.0 / self.size, self.ws.eligible, self.score,
-                                 self.hist_part)
-        if self.node.refine_score(self.score.reshape(self.shape)):
-            kernels.key_histogram(self.keys, self.hist_part)
+        self.selector.score(self.pair.flat, self.scale, self.ws.eligible, self.score)
+        rescored = self.node.refine_score(self.score.reshape(self.shape))
         self.count = count
-        return support.threshold(self.keys, self.hist_part, count)
+        return self.selector.threshold(self.keys, count, rescored)
 
     def _update(self, threshold, last_tie, coef, hpr_gamma):
         old = self.support_count
         kernels.update(self.x, self.pair.flat, self.keys, np.int32(threshold), last_tie,
-                       1.0 / self.size, np.asarray(coef, dtype=np.float64), float(hpr_gamma),
+                       self.scale, np.asarray(coef, dtype=self.rdtype), float(hpr_gamma),
                        self.node.constraint, self.node.feedback_on_violation, self.pre_out,
                        self.support, self.est, self.sums_part)
         diff, norm, both = self.sums_part.sum(axis=0)

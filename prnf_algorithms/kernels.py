@@ -20,68 +20,120 @@ def _bounds(n, nchunks, c):
 
 
 # --------------------------------------------------------------------- modulus projection
+# The hot loops read only contiguous arrays: a shell lookup ``bg[bins[i]]`` inside them stops
+# vectorisation (gathers are slow on many CPUs), so the background lives per pixel in ``bpix``,
+# refreshed by a separate cheap pass (:func:`expand_shells`).
+
 @njit(**SERIAL)
-def _modulus_chunk(F, amp, measured, bins, bg, fit_bg, bg_sums):
+def _modulus_plain_chunk(F, amp, measured):
     err = 0.0
     for i in range(F.size):
-        if measured[i]:
-            f = F[i]
-            b = bg[bins[i]]
-            model = np.sqrt(f.real * f.real + f.imag * f.imag + b * b)
-            a = amp[i]
-            err += (model - a) * (model - a)
-            if model > 0:
-                m = a / model
-                F[i] = f * m
-                if fit_bg:
-                    bg_sums[bins[i]] += m * b
-            else:
-                F[i] = a
+        f = F[i]
+        model = np.sqrt(f.real * f.real + f.imag * f.imag)
+        a = amp[i]
+        g = np.float32(measured[i])
+        err += g * (model - a) * (model - a)
+        # |F| = 0 on a measured pixel: amplitude with zero phase
+        F[i] = f * (g * a / model + (1 - g)) if model > 0 else g * a + (1 - g) * f
+    return err
+
+
+@njit(**SERIAL)
+def _modulus_background_chunk(F, amp, measured, bpix, ratio):
+    err = 0.0
+    for i in range(F.size):
+        f = F[i]
+        b = bpix[i]
+        model = np.sqrt(f.real * f.real + f.imag * f.imag + b * b)
+        a = amp[i]
+        g = np.float32(measured[i])
+        err += g * (model - a) * (model - a)
+        m = a / model if model > 0 else np.float32(0)
+        ratio[i] = g * m
+        F[i] = f * (g * m + (1 - g)) if model > 0 else g * a + (1 - g) * f
     return err
 
 
 @njit(**PARALLEL)
-def modulus_project(F, amp, measured, bins, bg, fit_bg, bg_part, err_part):
+def modulus_project(F, amp, measured, bpix, ratio, err_part):
     """Modulus projection with background, in place on ``F`` (FFT layout, flat).
 
-    On measured pixels, with ``b = bg[bins]`` and ``M = sqrt(|F|^2 + b^2)``:
-    ``F <- (A / M) F`` (``A`` with zero phase where ``M = 0``); unmeasured pixels float.
-    Per chunk ``c``: ``err_part[c] = sum (M - A)^2`` and, if ``fit_bg``,
-    ``bg_part[c, k] = sum over shell k of (A / M) b`` (the projected background).
+    On measured pixels, with ``b = bpix`` and ``M = sqrt(|F|^2 + b^2)``: ``F <- (A / M) F``
+    (``A`` with zero phase where ``M = 0``); unmeasured pixels float. Per chunk ``c``:
+    ``err_part[c] = sum (M - A)^2`` over measured pixels. With background (``bpix.size > 0``)
+    also ``ratio = A / M`` on measured pixels (0 elsewhere), for :func:`shell_sums`.
     """
     n, nchunks = F.size, err_part.size
+    fit_bg = bpix.size > 0
     for c in prange(nchunks):
         lo, hi = _bounds(n, nchunks, c)
-        bg_part[c, :] = 0.0
-        err_part[c] = _modulus_chunk(F[lo:hi], amp[lo:hi], measured[lo:hi], bins[lo:hi], bg,
-                                     fit_bg, bg_part[c])
+        if fit_bg:
+            err_part[c] = _modulus_background_chunk(F[lo:hi], amp[lo:hi], measured[lo:hi],
+                                                    bpix[lo:hi], ratio[lo:hi])
+        else:
+            err_part[c] = _modulus_plain_chunk(F[lo:hi], amp[lo:hi], measured[lo:hi])
+
+
+@njit(**SERIAL)
+def _shell_sums_chunk(bins, ratio, sums):
+    for i in range(bins.size):
+        sums[bins[i]] += ratio[i]
+
+
+@njit(**PARALLEL)
+def shell_sums(bins, ratio, sums_part):
+    """Per chunk, ``sums_part[c, k] = sum of ratio over shell k``. Since the background is
+    constant on a shell, the projected background ``(A/M) b`` averaged over a shell's measured
+    pixels is ``b_k * sums[k] / count_k``."""
+    n, nchunks = bins.size, sums_part.shape[0]
+    for c in prange(nchunks):
+        lo, hi = _bounds(n, nchunks, c)
+        sums_part[c, :] = 0.0
+        _shell_sums_chunk(bins[lo:hi], ratio[lo:hi], sums_part[c])
+
+
+@njit(**PARALLEL)
+def expand_shells(bins, per_shell, out):
+    """``out[i] = per_shell[bins[i]]``: a radial profile spread over the pixels."""
+    for i in prange(bins.size):
+        out[i] = per_shell[bins[i]]
 
 
 # --------------------------------------------------------------------- shrinkwrap score
 @njit(**SERIAL)
-def _score_chunk(y, scale, eligible, score, hist):
-    for i in range(y.size):
-        if eligible[i]:
-            v = y[i] * scale
-            score[i] = v.real * v.real + v.imag * v.imag
-        else:
-            score[i] = -1.0
+def _score_chunk(y, scale, eligible, score, floor, offset, cand_index, cand_key):
     keys = score.view(np.int32)
     for i in range(y.size):
-        if keys[i] >= 0:
-            hist[keys[i] >> 16] += 1
+        v = y[i] * scale
+        score[i] = v.real * v.real + v.imag * v.imag if eligible[i] else -1.0
+    # Branch-free compaction: every pixel is written at the running count, which only moves
+    # past candidates; the last slot of the buffers absorbs the overflow.
+    count = 0
+    cap = cand_index.size - 1
+    for i in range(y.size):
+        k = keys[i]
+        j = min(count, cap)
+        cand_index[j] = offset + i
+        cand_key[j] = k
+        count += k >= floor
+    return count
 
 
 @njit(**PARALLEL)
-def shrinkwrap_score(y, scale, eligible, score, hist_part):
-    """Score ``|scale * y|^2`` where ``eligible`` (inside the fixed support), else -1, and per
-    chunk the histogram of the top 16 bits of the scores' int32 bit patterns (which order
-    like the non-negative float32 scores)."""
-    n, nchunks = y.size, hist_part.shape[0]
+def shrinkwrap_score(y, scale, eligible, score, floor, cand_index, cand_key, cand_count):
+    """Score ``|scale * y|^2`` where ``eligible`` (inside the fixed support), else -1.
+
+    Also collects, per chunk ``c``, the candidates whose key (the score's int32 bit pattern,
+    which orders like the non-negative float32 score) is ``>= floor``: their indices
+    (ascending) and keys in ``cand_index[c]``, ``cand_key[c]``, and their number in
+    ``cand_count[c]``. The last column is scratch: a count above ``row length - 1`` means
+    the row overflowed and is incomplete.
+    """
+    n, nchunks = y.size, cand_count.size
     for c in prange(nchunks):
         lo, hi = _bounds(n, nchunks, c)
-        hist_part[c, :] = 0
-        _score_chunk(y[lo:hi], scale, eligible[lo:hi], score[lo:hi], hist_part[c])
+        cand_count[c] = _score_chunk(y[lo:hi], scale, eligible[lo:hi], score[lo:hi], floor, lo,
+                                     cand_index[c], cand_key[c])
 
 
 @njit(**SERIAL)
@@ -138,41 +190,47 @@ def gather_bin(keys, top, offsets, out_index, out_key):
 
 
 # --------------------------------------------------------------------- update
-@njit(inline="always")
-def _constrain(y, constraint):
-    """P_S inside the support: 0 complex, 1 real part, 2 real part clipped at 0."""
-    if constraint == 0:
-        return y
-    r = y.real if (constraint == 1 or y.real > 0) else 0.0
-    return r + 0.0 * y
-
-
 @njit(**SERIAL)
 def _update_chunk(x, y, keys, threshold, last_tie, scale, a_in, b_in, a_out, b_out, hpr_gamma,
                   constraint, feedback, pre_out, support, est, sums):
+    # Written branch-free (flags as 0/1 factors) so that the loop vectorises.
     diff = 0.0
     norm = 0.0
     both = 0
+    keep_imag = constraint == 0
+    clip = constraint == 2
+    hpr = hpr_gamma >= 0
+    h2 = (1.0 + hpr_gamma) ** 2
+    fb = feedback and clip
+    one = scale / scale
+    zero = one - one
     for i in range(x.size):
         k = keys[i]
-        s = k > threshold or (k == threshold and i <= last_tie)
-        if s and support[i]:
-            both += 1
+        s = (k > threshold) | ((k == threshold) & (i <= last_tie))
+        both += s & support[i]
         support[i] = s
-        yi = y[i] * scale
-        xi = x[i]
-        e = _constrain(yi, constraint) if s else 0.0 * yi
-        inside = s and not (feedback and constraint == 2 and yi.real < 0)
-        if inside and hpr_gamma >= 0:
-            inside = (1.0 + hpr_gamma) * abs(yi) >= abs(xi)
-        xn = a_in * xi + b_in * e if inside else a_out * xi + b_out * yi
-        x[i] = xn
-        y[i] = xn if s else pre_out * xn
-        old = est[i]
-        d = e - old
-        diff += d.real * d.real + d.imag * d.imag
-        norm += old.real * old.real + old.imag * old.imag
-        est[i] = e
+        yv = y[i]
+        yr = yv.real * scale
+        yim = yv.imag * scale
+        xv = x[i]
+        xr = xv.real
+        xim = xv.imag
+        sf = one * s
+        er = sf * (max(yr, zero) if clip else yr)          # P_S: real / positive parts
+        ei = sf * keep_imag * yim
+        inside = s & ~(fb & (yr < 0)) & (~hpr | (h2 * (yr * yr + yim * yim) >= xr * xr + xim * xim))
+        fi = one * inside
+        nr = fi * (a_in * xr + b_in * er) + (one - fi) * (a_out * xr + b_out * yr)
+        ni = fi * (a_in * xim + b_in * ei) + (one - fi) * (a_out * xim + b_out * yim)
+        x[i] = nr + 1j * ni
+        pf = sf + (one - sf) * pre_out
+        y[i] = pf * nr + 1j * (pf * ni)
+        ov = est[i]
+        dr = er - ov.real
+        di = ei - ov.imag
+        diff += dr * dr + di * di
+        norm += ov.real * ov.real + ov.imag * ov.imag
+        est[i] = er + 1j * ei
     sums[0] = diff
     sums[1] = norm
     sums[2] = both
@@ -186,7 +244,8 @@ def update(x, y, keys, threshold, last_tie, scale, coef, hpr_gamma, constraint, 
     The new support is ``key > threshold or (key == threshold and index <= last_tie)`` (the
     shrinkwrap selection). With ``y = scale * y_unscaled`` (the modulus projection) and
     ``coef = (a_in, b_in, a_out, b_out)``: support pixels get ``a_in x + b_in P(y)`` with the
-    support constraint ``P`` (:func:`_constrain`), others ``a_out x + b_out y``. A support pixel
+    support constraint ``P`` (``constraint``: 0 none, 1 real part, 2 real part clipped at 0),
+    others ``a_out x + b_out y``. A support pixel
     takes the outside rule where positivity (``constraint == 2``) fails if ``feedback`` is set
     (Fienup's HIO with positivity), and, if ``hpr_gamma >= 0`` (HPR), where
     ``(1 + gamma)|y| < |x|``.

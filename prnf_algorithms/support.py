@@ -1,9 +1,9 @@
 """Shrinkwrap by size: the ``N`` highest scores, found in O(n) by a two-level radix select.
 
 Scores are non-negative float32, so their bit patterns read as int32 order like the scores.
-A histogram of the top 16 bits (made while the scores are written) finds the bin holding the
-N-th largest; only that bin's pixels are gathered (a second pass) and the exact threshold is
-picked among them with ``np.partition``. Ties at the threshold go to the lowest indices, so
+A histogram of the top 16 bits finds the bin holding the N-th largest; only that bin's pixels
+are gathered (a second pass) and the exact threshold is picked among them with
+``np.partition``. Most iterations skip even that: see :class:`Selector`. Ties at the threshold go to the lowest indices, so
 exactly ``N`` pixels are chosen, deterministically.
 """
 from __future__ import annotations
@@ -19,10 +19,60 @@ def new_histogram(nchunks):
     return np.zeros((nchunks, BINS), np.int64)
 
 
+class Selector:
+    """Exact top-N selection that usually costs nothing beyond the score pass.
+
+    The score pass (:func:`kernels.shrinkwrap_score`) already collects every pixel whose score
+    is above a floor, a fraction of the last threshold (scores move slowly from one iteration
+    to the next). When at least ``count`` pixels cleared the floor and all fitted in the
+    candidate buffers, the exact threshold comes from those candidates alone; otherwise
+    (first iteration, a sudden drop) the radix select over all pixels runs. The fraction
+    adapts: looser after a miss, tighter when candidates overflow.
+    """
+
+    def __init__(self, size, nchunks, count):
+        self.cap = max(1024, 4 * count)
+        self.fraction = 0.7
+        self.cand_index = np.empty((nchunks, self.cap + 1), np.int64)   # + overflow slot
+        self.cand_key = np.empty((nchunks, self.cap + 1), np.int32)
+        self.cand_count = np.zeros(nchunks, np.int64)
+        self.hist_part = None
+        self.floor = np.int32(np.iinfo(np.int32).max)   # no candidates before a first threshold
+
+    def score(self, y, scale, eligible, score):
+        kernels.shrinkwrap_score(y, scale, eligible, score, self.floor, self.cand_index,
+                                 self.cand_key, self.cand_count)
+
+    def threshold(self, keys, count, rescored=False):
+        """(threshold, last_tie): ``key > threshold or (key == threshold and index <=
+        last_tie)`` selects exactly ``min(count, eligible)`` pixels."""
+        counts = self.cand_count
+        total = counts.sum()
+        enough, fits = total >= count, counts.max() <= self.cap
+        if not enough:
+            self.fraction = self.fraction ** 2
+        elif total > 2 * count:            # keep the exact step small: about N to 2N candidates
+            self.fraction = (1 + self.fraction) / 2
+        if not rescored and enough and fits:
+            index = np.concatenate([self.cand_index[c, :n] for c, n in enumerate(counts)])
+            key = np.concatenate([self.cand_key[c, :n] for c, n in enumerate(counts)])
+            result = _exact_threshold(index, key, count)
+        else:
+            if self.hist_part is None:
+                self.hist_part = new_histogram(counts.size)
+            result = threshold(keys, self.hist_part, count)
+        self._set_floor(result[0])
+        return result
+
+    def _set_floor(self, key):
+        score = np.int32(max(key, 0)).view(np.float32)
+        self.floor = np.float32(score * self.fraction).view(np.int32) if key >= 0 else np.int32(0)
+
+
 def threshold(keys, hist_part, count):
-    """(threshold, last_tie) such that ``key > threshold`` or ``key == threshold and
-    index <= last_tie`` selects exactly ``min(count, eligible)`` pixels, given the per-chunk
-    histograms ``hist_part`` of ``keys`` (from :func:`kernels.shrinkwrap_score`)."""
+    """(threshold, last_tie) by radix select over all pixels: a histogram of the keys' top 16
+    bits finds the bin of the ``count``-th largest, whose pixels alone are then gathered."""
+    kernels.key_histogram(keys, hist_part)
     top, needed = kernels.top_bin(hist_part, count)
     if top < 0:
         return -1, -1                      # every eligible pixel is chosen
@@ -36,14 +86,14 @@ def threshold(keys, hist_part, count):
 
 
 def select(keys, count, nchunks=1):
-    """:func:`threshold` for keys without a histogram yet (tests, one-off use)."""
-    hist = new_histogram(nchunks)
-    kernels.key_histogram(keys, hist)
-    return threshold(keys, hist, count)
+    """:func:`threshold` with fresh work arrays (tests, one-off use)."""
+    return threshold(keys, new_histogram(nchunks), count)
 
 
 def _exact_threshold(index, key, needed):
-    """Among one bin's candidates (ascending index), the ``needed`` largest keys, ties by index."""
+    """Among candidates (ascending index), the ``needed`` largest keys, ties by index."""
+    if needed >= key.size:
+        return (int(key.min()), int(index[-1])) if key.size else (-1, -1)
     kth = np.partition(key, key.size - needed)[key.size - needed]
     greater = int(np.count_nonzero(key > kth))
     ties = np.nonzero(key == kth)[0]

@@ -2,18 +2,21 @@
 import numpy as np
 
 
-def modulus_project(F, amp, measured, bins, bg, fit_bg):
-    """Returns (projected F, sum of squared misfit, per-shell sums of projected background)."""
-    b = bg[bins]
+def modulus_project(F, amp, measured, b):
+    """Returns (projected F, sum of squared misfit, ratio A/M on measured pixels)."""
     model = np.sqrt(np.abs(F) ** 2 + b ** 2)
     err = np.sum(((model - amp) ** 2)[measured])
     with np.errstate(divide="ignore", invalid="ignore"):
         m = np.where(model > 0, amp / model, 0)
     projected = np.where(model > 0, F * m, amp)
-    out = np.where(measured, projected, F)
-    shells = np.bincount(bins[measured], weights=(m * b)[measured], minlength=bg.size) if fit_bg \
-        else np.zeros(bg.size)
-    return out, err, shells
+    return np.where(measured, projected, F), err, np.where(measured, m, 0)
+
+
+def projected_background(bins, ratio, measured, bg):
+    """New shell background: the shell mean, over measured pixels, of (A/M) b."""
+    sums = np.bincount(bins[measured], weights=(ratio * bg[bins])[measured], minlength=bg.size)
+    counts = np.bincount(bins[measured], minlength=bg.size)
+    return sums / np.maximum(counts, 1)
 
 
 def constrain(y, constraint):

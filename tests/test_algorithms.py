@@ -64,24 +64,32 @@ def recovery(tmp_path, algo, starts=8, shape=(64, 64), radius=6, iterations=300)
     np.save(tmp_path / "m.npy", mask)
     size = int(1.2 * np.count_nonzero(obj))
     inp = phmodel.pInput(config(str(tmp_path / "p.npy"), str(tmp_path / "m.npy")))
-    first = ALGORITHMS[algo](iterations, size=size, positivity=True,
-                             shrink_iterations=iterations // 2).after(inp)
+    make = RECOVERY.get(algo, ALGORITHMS[algo])
+    first = make(iterations, size=size, positivity=True, shrink_iterations=iterations // 2).after(inp)
     era = phmodel.ERA(100, size, positivity=True).after(first)
     runner = Runner([inp], phmodel.pOutput().after(era))
     return [object_error(runner.run_once(k, 11).x, obj) for k in range(starts)]
 
 
-@pytest.mark.parametrize("algo,needed", [("HIO", 6), ("RAAR", 5), ("DM", 6), ("HPR", 3)])
+# HPR's extra test is best switched on once the support has really settled (measured: 9 of 10
+# starts recover with hprcoff=0.9, 3 of 10 with the seed's default 0.5).
+RECOVERY = {"HPR": lambda n, **kw: phmodel.HPR(n, kw.pop("size"), 0.9, hprcoff=0.9, **kw)}
+
+
+@pytest.mark.parametrize("algo,needed", [("HIO", 6), ("RAAR", 5), ("DM", 6), ("HPR", 6)])
 def test_recovers_simulated_2d_object(tmp_path, algo, needed):
     """X then ERA, positivity, beam-stop and gap floating, Poisson noise (1e7 photons):
-    the object to 1% in most of 8 random starts (HPR: measured 5 of 10, so at least 3 of 8)."""
+    the object to 1% in most of 8 random starts (measured over 10: HIO 10, RAAR 7, DM 10,
+    HPR 9). ERA alone stagnates, as it should; it is the second stage here."""
     errors = recovery(tmp_path, algo)
     assert sum(e < 0.01 for e in errors) >= needed, np.round(errors, 3)
 
 
-def test_recovers_simulated_3d_object(tmp_path):
-    errors = recovery(tmp_path, "HIO", starts=4, shape=(24, 24, 24), radius=4, iterations=200)
-    assert sum(e < 0.02 for e in errors) >= 3, np.round(errors, 3)
+@pytest.mark.parametrize("algo", ["DM", "RAAR"])
+def test_recovers_simulated_3d_object(tmp_path, algo):
+    """24^3 volume, same conditions; measured 5 of 6 starts for both."""
+    errors = recovery(tmp_path, algo, starts=6, shape=(24, 24, 24), radius=4, iterations=200)
+    assert sum(e < 0.02 for e in errors) >= 4, np.round(errors, 3)
 
 
 def test_raar_is_not_era_after_one_iteration(tmp_path):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from prnf_algorithms import kernels
-from prnf_algorithms.support import select
+from prnf_algorithms.support import Selector, select
 
 import naive
 
@@ -17,20 +17,31 @@ def random_complex(rng, n, cdtype):
 @pytest.mark.parametrize("rdtype,cdtype,tol", DTYPES)
 @pytest.mark.parametrize("fit_bg", [False, True])
 @pytest.mark.parametrize("nchunks", [1, 3])
-def test_modulus_project_matches_numpy(rng, rdtype, cdtype, tol, fit_bg, nchunks):
+def test_modulus_project_and_background_match_numpy(rng, rdtype, cdtype, tol, fit_bg, nchunks):
     n, nbins = 1000, 7
     F = random_complex(rng, n, cdtype)
     F[5] = 0                                   # |F| = 0: amplitude with zero phase
     amp = rng.uniform(0, 3, n).astype(rdtype)
     measured = rng.random(n) > 0.2
-    bins = rng.integers(0, nbins, n).astype(np.int32)
+    bins = rng.integers(0, nbins, n).astype(np.uint16)
     bg = (rng.uniform(0, 0.5, nbins) * fit_bg).astype(rdtype)
-    want, want_err, want_shells = naive.modulus_project(F.copy(), amp, measured, bins, bg, fit_bg)
-    bg_part, err_part = np.zeros((nchunks, nbins)), np.zeros(nchunks)
-    kernels.modulus_project(F, amp, measured, bins, bg, fit_bg, bg_part, err_part)
+    want, want_err, want_ratio = naive.modulus_project(F.copy(), amp, measured, bg[bins])
+    bpix = np.empty(n if fit_bg else 0, rdtype)
+    if fit_bg:
+        kernels.expand_shells(bins, bg, bpix)
+    ratio, err_part = np.empty(n if fit_bg else 0, rdtype), np.zeros(nchunks)
+    kernels.modulus_project(F, amp, measured, bpix, ratio, err_part)
     np.testing.assert_allclose(F, want, rtol=tol, atol=tol)
     assert err_part.sum() == pytest.approx(want_err, rel=1e-4 if tol > 1e-6 else 1e-10)
-    np.testing.assert_allclose(bg_part.sum(0), want_shells, rtol=1e-4, atol=1e-5)
+    if fit_bg:
+        np.testing.assert_allclose(bpix, bg[bins])
+        np.testing.assert_allclose(ratio, want_ratio, rtol=tol)
+        sums = np.zeros((nchunks, nbins))
+        kernels.shell_sums(bins, ratio, sums)
+        counts = np.bincount(bins[measured], minlength=nbins)
+        new_bg = bg * sums.sum(0) / np.maximum(counts, 1)
+        np.testing.assert_allclose(new_bg, naive.projected_background(bins, want_ratio, measured, bg),
+                                   rtol=1e-4)
 
 
 COEFS = {"ERA": ((0, 1, 0, 0), -1.0, 1.0, False), "HIO": ((0, 1, 1, -0.9), -1.0, 1.0, True),
@@ -53,8 +64,8 @@ def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint):
         x.copy(), y, new_support, scale, coef, hpr_gamma, constraint, est.copy(),
         np.ones(n, bool), feedback=feedback)
     support, parts = old_support.copy(), np.zeros((3, 3))
-    kernels.update(x, y, score.view(np.int32), np.int32(threshold), last_tie, scale,
-                   np.array(coef, float), hpr_gamma, constraint, feedback, cdtype(pre_out),
+    kernels.update(x, y, score.view(np.int32), np.int32(threshold), last_tie, rdtype(scale),
+                   np.array(coef, rdtype), hpr_gamma, constraint, feedback, rdtype(pre_out),
                    support, est, parts)
     np.testing.assert_array_equal(support, new_support)
     np.testing.assert_allclose(x, want_x, rtol=tol, atol=tol)
@@ -67,15 +78,37 @@ def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint):
 
 
 @pytest.mark.parametrize("rdtype,cdtype,tol", DTYPES)
-def test_shrinkwrap_score_matches_numpy(rng, rdtype, cdtype, tol):
+def test_shrinkwrap_score_and_candidates_match_numpy(rng, rdtype, cdtype, tol):
     y = random_complex(rng, 300, cdtype)
     eligible = rng.random(300) > 0.3
-    score, hist = np.empty(300, np.float32), np.zeros((2, 1 << 15), np.int64)
-    kernels.shrinkwrap_score(y, 0.5, eligible, score, hist)
-    want = np.where(eligible, np.abs(0.5 * y) ** 2, -1.0)
+    score = np.empty(300, np.float32)
+    floor = np.float32(0.5).view(np.int32)
+    index, key, counts = np.zeros((2, 401), np.int64), np.zeros((2, 401), np.int32), np.zeros(2, np.int64)
+    kernels.shrinkwrap_score(y, rdtype(0.5), eligible, score, floor, index, key, counts)
+    want = np.where(eligible, np.abs(0.5 * y) ** 2, -1.0).astype(np.float32)
     np.testing.assert_allclose(score, want, rtol=1e-5)
-    keys = want.astype(np.float32).view(np.int32)
-    np.testing.assert_array_equal(hist.sum(0), np.bincount(keys[keys >= 0] >> 16, minlength=1 << 15))
+    found = np.concatenate([index[c, :n] for c, n in enumerate(counts)])
+    np.testing.assert_array_equal(found, np.nonzero(score >= 0.5)[0])
+
+
+@pytest.mark.parametrize("count", [5, 40])
+def test_selector_stays_exact_while_scores_drift(rng, count):
+    """The candidate shortcut and the radix fallback both give naive top-N, iteration after
+    iteration, including sudden drops of every score (the shortcut must then fall back)."""
+    n = 400
+    selector = Selector(n, 2, count)
+    y = random_complex(rng, n, np.complex64)
+    eligible = np.ones(n, bool)
+    score = np.empty(n, np.float32)
+    for step in range(12):
+        y = (y * (1 + 0.05 * rng.normal(size=n))).astype(np.complex64)
+        if step == 6:
+            y *= np.float32(1e-3)
+        selector.score(y, np.float32(1), eligible, score)
+        threshold, last_tie = selector.threshold(score.view(np.int32), count)
+        keys = score.view(np.int32)
+        chosen = (keys > threshold) | ((keys == threshold) & (np.arange(n) <= last_tie))
+        np.testing.assert_array_equal(chosen, naive.top_n(score, count))
 
 
 @pytest.mark.parametrize("count", [1, 17, 250, 299, 300, 1000])
