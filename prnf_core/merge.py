@@ -1,9 +1,8 @@
 """Aligning and averaging solutions (ALGORITHMS.md section 5) as a running reduction.
 
 A :class:`MergeAccumulator` keeps sums only, never the solutions, so merging thousands of
-repeats over many MPI ranks costs the memory of a few arrays. Every transformation used
-for alignment (integer shift, twin, global phase) is linear, so sums from several ranks
-aligned to one shared reference add up to the same merged result.
+repeats over many MPI ranks costs the memory of a few arrays. All ranks align to one shared
+reference, so their sums simply add up (``MPI_Reduce``) to the single-process result.
 """
 from __future__ import annotations
 
@@ -114,22 +113,6 @@ class MergeAccumulator:
 
     def _add_sum(self, key, value):
         self.sums[key] = value.copy() if key not in self.sums else self.sums[key] + value
-
-    def combine(self, other):
-        """Add another accumulator's sums (same reference) into this one."""
-        if other.count == 0:
-            return self
-        if self.count == 0:
-            self.__dict__.update({k: v for k, v in other.__dict__.items() if k != "reference"})
-            return self
-        for key, value in other.sums.items():
-            self._add_sum(key, value)
-        self.count += other.count
-        for key in self.curves:
-            self.curves[key] += other.curves[key]
-        self.final_emod += other.final_emod
-        self.repeat_ids += other.repeat_ids
-        return self
 
     def mean_stream(self):
         """The merged stream: averaged estimate, majority support, mean curves."""

@@ -129,6 +129,8 @@ class Runner:
                                     root=self._owner(best_id, len(ids)))
         acc = MergeAccumulator()
         acc.set_reference(reference)
+        any_stream = best[0][2]          # every rank ran >= 1 repeat: geometry and path for rank 0
+        acc.data, acc.path = any_stream.data, any_stream.path
         for i in sorted(chosen & set(mine)):
             acc.add(mine[i], i)
         return acc
@@ -157,8 +159,12 @@ class Runner:
         """Sum the accumulators of all ranks onto rank 0 (constant memory on rank 0)."""
         if self.comm.size == 1:
             return acc
-        for key in sorted(acc.sums):
-            acc.sums[key] = self.comm.reduce_array(acc.sums[key])
+        # a rank that merged nothing (keep_best) still joins every Reduce, with zeros
+        layouts = self.comm.allgather({k: (v.shape, v.dtype.str) for k, v in acc.sums.items()})
+        layout = next(item for item in layouts if item)
+        for key, (shape, dtype) in sorted(layout.items()):
+            mine = acc.sums.get(key)
+            acc.sums[key] = self.comm.reduce_array(np.zeros(shape, dtype) if mine is None else mine)
         lists = self.comm.gather((acc.count, acc.curves, acc.final_emod, acc.repeat_ids))
         if self.comm.rank == 0:
             acc.count = sum(c for c, *_ in lists)
