@@ -45,7 +45,8 @@ def alignment(reference, obj):
             best = (corr.flat[peak], use_twin, np.unravel_index(peak, corr.shape))
     _, use_twin, shift = best
     moved = np.roll(twin(obj) if use_twin else obj, shift, axes)
-    overlap = np.vdot(moved, reference)
+    # not np.vdot: BLAS threads busy-wait and steal the core of a neighbouring MPI rank
+    overlap = np.sum(np.conj(moved) * reference)
     phase = overlap / abs(overlap) if abs(overlap) > 0 else 1.0
     return use_twin, tuple(int(s) for s in shift), phase
 
