@@ -43,7 +43,7 @@ def build_parser():
     run.add_argument("--plot", default=None, help="also draw the result to this PNG")
 
     demo = sub.add_parser("demo", help="simulate a pattern and phase it with the seed's network")
-    _add_run_options(demo, repeat=4, seed=2026)
+    _add_run_options(demo, repeat=8, seed=2026, keep_best=4)
     demo.add_argument("--out", default="result.h5")
     demo.add_argument("--plot", default="result.png")
 
@@ -60,10 +60,10 @@ def build_parser():
     return parser
 
 
-def _add_run_options(p, repeat=1, seed=None):
+def _add_run_options(p, repeat=1, seed=None, keep_best=None):
     p.add_argument("--repeat", type=int, default=repeat, help="independent phasings per rank")
     p.add_argument("--seed", type=int, default=seed, help="random seed (default: fresh, reported)")
-    p.add_argument("--keep-best", type=_keep_best, default=None,
+    p.add_argument("--keep-best", type=_keep_best, default=keep_best,
                    help="merge only the K best repeats by final eMod (or a fraction < 1)")
     p.add_argument("--threads", type=int, default=None, help="threads per rank (default: cores/ranks)")
     p.add_argument("--precision", choices=("single", "double"), default="single")

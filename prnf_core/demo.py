@@ -14,7 +14,8 @@ SHAPE, RADIUS, PHOTONS = (96, 96), 8, 1e7
 def build(workdir, make_runner):
     """Simulate the pattern into ``workdir`` and wire the seed's example network.
 
-    Returns (runner, true object). Two inputs; HIO, ERA, RAAR branches; merge; DM; HIO; output.
+    Returns (runner, true object). Two inputs; HIO, ERA, RAAR branches; merge; DM; ERA; output
+    (the seed's example with a final ERA, so that the answer is a clean projection).
     """
     from . import phmodel
     intensity, mask, truth = simulate_pattern(SHAPE, RADIUS, PHOTONS, beamstop=3, gap=1, seed=7)
@@ -28,9 +29,10 @@ def build(workdir, make_runner):
               "center_mask": None, "edge_mask": None, "subtract_percentile": False,
               "fixed_support_r": None, "background": True, "initial_model": None}
     in0, in1 = pInput(config), pInput(config)
-    hio = phmodel.HIO(150, support_size, 0.9, positivity=True).after(in0)
-    era = phmodel.ERA(150, support_size, positivity=True).after(in1)
-    raar = phmodel.RAAR(150, support_size, 0.9, positivity=True).after(in1)
+    first = {"positivity": True, "shrink_iterations": 100}   # shrink from the autocorrelation
+    hio = phmodel.HIO(200, support_size, 0.9, **first).after(in0)
+    era = phmodel.ERA(200, support_size, **first).after(in1)
+    raar = phmodel.RAAR(200, support_size, 0.9, **first).after(in1)
     merge = pMerge().after(hio).after(era).after(raar)
     dm = phmodel.DM(100, support_size, positivity=True).after(merge)
     final = phmodel.ERA(200, support_size, positivity=True).after(dm)

@@ -99,10 +99,12 @@ def _object_panels(fig, ax_mod, ax_phase, out):
     im = ax_mod.imshow(np.abs(obj), cmap="viridis")
     fig.colorbar(im, ax=ax_mod, shrink=0.8)
     ax_mod.set_title("retrieved object |o|")
-    phase = np.where(support, np.angle(obj), np.nan)
+    # phase is noise where the object is empty: show it only where |o| is above 5% of its peak
+    visible = support & (np.abs(obj) > 0.05 * np.abs(obj).max())
+    phase = np.where(visible, np.angle(obj), np.nan)
     im = ax_phase.imshow(phase, cmap="twilight", vmin=-np.pi, vmax=np.pi)
     fig.colorbar(im, ax=ax_phase, shrink=0.8)
-    ax_phase.set_title("phase on the support (rad)")
+    ax_phase.set_title("phase where |o| > 5% of peak (rad)")
 
 
 def _amplitude_panel(fig, ax, out):
