@@ -72,6 +72,15 @@ class IterativeProjection(AlgorithmNode):
         """
         raise NotImplementedError
 
+    def after_update(self, loop, iteration, iterations):
+        """Hook for plugins, called after each iteration's update (default: nothing).
+
+        ``loop.x`` (the iterate), ``loop.support`` (bool) and ``loop.next_input`` (the next
+        FFT input, ``x`` on the support and ``pre_out * x`` off it) are flat views of arrays
+        of ``loop.shape``; change them in place to add a step (OSS smooths ``x`` off the
+        support here). ``iteration`` counts from 0 to ``iterations - 1``.
+        """
+
     def iterate(self, stream, ctx):
         loop = _Loop(self, stream, ctx)
         emod, econ = loop.run(self.params["iteration"])
@@ -94,6 +103,10 @@ class IterativeProjection(AlgorithmNode):
 
 class _Loop:
     """State of one node's run: arrays, plans and work buffers, then the iterations."""
+
+    @property
+    def next_input(self):
+        return self.pair.flat
 
     def __init__(self, node, stream, ctx):
         self.node, self.ctx = node, ctx
@@ -133,6 +146,7 @@ class _Loop:
             threshold, last_tie = self._select(self._support_size(it))
             coef, hpr_gamma = self.node.rule(settled)
             econ[it], settled = self._update(threshold, last_tie, coef, hpr_gamma)
+            self.node.after_update(self, it, iterations)
             if (it + 1) % 50 == 0 or it + 1 == iterations:
                 self.ctx.report(self.node, it + 1, iterations, emod[it])
         return emod, econ

@@ -4,11 +4,11 @@ import pathlib
 import numpy as np
 import pytest
 
-# Small tests plan FFTs quickly; wisdom and JIT caches stay out of the user's home.
+# Small tests: quick FFT planning, one thread each (CI machines are shared and noisy).
 os.environ.setdefault("PRNF_FFTW_EFFORT", "FFTW_ESTIMATE")
 os.environ.setdefault("PRNF_THREADS", "1")
 
-SHARED = pathlib.Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = pathlib.Path(__file__).resolve().parent.parent / "shared"
 SPIPY = SHARED / "data" / "spipy"
 
 

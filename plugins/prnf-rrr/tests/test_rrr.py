@@ -1,0 +1,44 @@
+"""prnf-rrr: discovery, the true object as a fixed point, recovery, model round trip."""
+import numpy as np
+import pytest
+
+pytest.importorskip("prnf_rrr", reason="pip install plugins/prnf-rrr")
+
+from prnf_core import RunContext, Runner, get_registry, phmodel
+from prnf_core.data import check_config, prepare
+from prnf_core.nodes import pInput
+from prnf_core.simulate import object_error, simulate_pattern
+from prnf_rrr import RRR  # noqa: E402
+
+
+def test_discovered_through_its_entry_point():
+    algo = get_registry().get("RRR")
+    assert algo.cls is RRR and algo.distribution == "prnf-rrr"
+    assert phmodel.RRR is RRR
+
+
+def test_true_object_is_a_fixed_point():
+    intensity, _, obj = simulate_pattern((32, 32), 4, photons=0, beamstop=0, gap=0, seed=1)
+    node = pInput({"pattern_path": "unused.npy"})
+    node._prepared = prepare(check_config({"background": False}), intensity)
+    ctx = RunContext(precision="double", threads=1)
+    stream = node.run([], ctx, np.random.default_rng(0))
+    stream.x, stream.support = obj.astype(complex), obj > 0
+    out = RRR(20, int((obj > 0).sum())).run([stream], ctx)
+    np.testing.assert_allclose(out.x, obj, atol=1e-9)
+
+
+def test_recovers_a_simulated_object(tmp_path):
+    intensity, mask, obj = simulate_pattern((64, 64), 6, photons=1e7, beamstop=2, gap=1, seed=3)
+    np.save(tmp_path / "p.npy", intensity)
+    np.save(tmp_path / "m.npy", mask)
+    size = int(1.2 * np.count_nonzero(obj))
+    inp = phmodel.pInput({"pattern_path": str(tmp_path / "p.npy"), "mask_path": str(tmp_path / "m.npy"),
+                          "background": False})
+    rrr = phmodel.RRR(300, size, 0.5, positivity=True, shrink_iterations=150).after(inp)
+    runner = Runner([inp], phmodel.pOutput().after(phmodel.ERA(100, size, positivity=True).after(rrr)))
+    errors = [object_error(runner.run_once(k, 11).x, obj) for k in range(6)]
+    assert sum(e < 0.01 for e in errors) >= 4, np.round(errors, 3)
+    runner.dump_model(tmp_path / "rrr.json")
+    loaded = Runner(loadfile=tmp_path / "rrr.json")
+    assert next(n for n in loaded.order if type(n) is RRR).params["beta"] == 0.5
