@@ -42,13 +42,13 @@ class HIO(IterativeProjection):
 
     def __init__(self, iteration, support_size, gamma, name=None, **options):
         check_range("gamma", gamma, 0.0, 1.0, low_open=True)
-        super().__init__(iteration, support_size, name=name, gamma=gamma, **options)
+        super().__init__(iteration, support_size, name=name, params={"gamma": gamma}, **options)
 
     def rule(self, settled):
         return (0.0, 1.0, 1.0, -self.params["gamma"]), -1.0
 
 
-class HPR(HIO):
+class HPR(IterativeProjection):
     """Hybrid projection reflection (Bauschke, Combettes, Luke, JOSA A 20, 1025 (2003)).
 
     Like HIO, but once the support has settled (overlap of successive supports above
@@ -56,10 +56,13 @@ class HPR(HIO):
     """
 
     algorithm = "HPR"
+    feedback_on_violation = True
 
     def __init__(self, iteration, support_size, gamma, hprcoff=0.5, name=None, **options):
+        check_range("gamma", gamma, 0.0, 1.0, low_open=True)
         check_range("hprcoff", hprcoff, 0.0, 1.0, low_open=True, high_open=True)
-        super().__init__(iteration, support_size, gamma, name=name, hprcoff=hprcoff, **options)
+        super().__init__(iteration, support_size, name=name,
+                         params={"gamma": gamma, "hprcoff": hprcoff}, **options)
 
     def rule(self, settled):
         gamma = self.params["gamma"]
@@ -77,7 +80,7 @@ class RAAR(IterativeProjection):
 
     def __init__(self, iteration, support_size, beta, name=None, **options):
         check_range("beta", beta, 0.0, 1.0)
-        super().__init__(iteration, support_size, name=name, beta=beta, **options)
+        super().__init__(iteration, support_size, name=name, params={"beta": beta}, **options)
 
     def rule(self, settled):
         beta = self.params["beta"]

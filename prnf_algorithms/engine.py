@@ -43,6 +43,10 @@ def workspace(data, rdtype):
 class IterativeProjection(AlgorithmNode):
     """Base class of projection algorithms; subclasses define :meth:`rule`.
 
+    A subclass passes its own parameters as ``params={"beta": beta}`` (they are stored,
+    written to model files and given back to ``__init__`` on loading) and forwards
+    ``**options``; an unknown keyword is a TypeError, never silently kept.
+
     Keyword options shared by every algorithm (defaults keep the seed's behaviour):
     ``positivity`` (real part >= 0 in the support), ``real`` (real object),
     ``support_sigma`` (Gaussian smoothing, in pixels, of ``|y|`` before shrinkwrap; 0 = none),
@@ -54,13 +58,13 @@ class IterativeProjection(AlgorithmNode):
     feedback_on_violation = False  # HIO-type: support pixels failing positivity get feedback
 
     def __init__(self, iteration, support_size, name=None, positivity=False, real=False,
-                 support_sigma=0.0, shrink_iterations=0, **params):
+                 support_sigma=0.0, shrink_iterations=0, params=None):
         check_range("support_sigma", support_sigma, 0.0, 1e6)
         check_range("shrink_iterations", shrink_iterations, 0, 1e12)
         extra = {k: v for k, v in (("positivity", positivity), ("real", real),
                                    ("support_sigma", support_sigma),
                                    ("shrink_iterations", shrink_iterations)) if v}
-        super().__init__(iteration, support_size, name=name, **params, **extra)
+        super().__init__(iteration, support_size, name=name, **(params or {}), **extra)
         self.constraint = 2 if positivity else (1 if real else 0)
         self.support_sigma = float(support_sigma)
 

@@ -41,6 +41,8 @@ def build_parser():
     _add_run_options(run)
     run.add_argument("--out", default="result.h5", help="HDF5 result file (default result.h5)")
     run.add_argument("--plot", default=None, help="also draw the result to this PNG")
+    run.add_argument("--checkpoint", default=None,
+                     help="HDF5 file keeping finished repeats; run again to resume after a crash")
 
     demo = sub.add_parser("demo", help="simulate a pattern and phase it with the seed's network")
     _add_run_options(demo, repeat=8, seed=2026, keep_best=4)
@@ -114,7 +116,8 @@ def _finish(runner, out, args):
 
 def cmd_run(args):
     runner = _runner(args, loadfile=args.model)
-    out = runner.run(repeat=args.repeat, seed=args.seed, keep_best=args.keep_best)
+    out = runner.run(repeat=args.repeat, seed=args.seed, keep_best=args.keep_best,
+                     checkpoint=args.checkpoint)
     _finish(runner, out, args)
 
 

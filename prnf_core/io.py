@@ -47,6 +47,9 @@ def load_array(path, shape=None, dataset=None, dtype="<f8"):
 
 
 def _read_npy(path, **_):
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise DataFileError(f"cannot read '{path}': it is not an .npy file (no NumPy header)")
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:

@@ -54,6 +54,7 @@ class Runner:
         self.threads = threads if threads is not None else parallel.default_threads(self.comm)
         self.progress = progress
         self.last_seed = None
+        self.checkpoint = None
 
     def _reload(self, reload_dataset):
         by_id = {n.id: n for n in self.inputs}
@@ -68,7 +69,7 @@ class Runner:
             node.reload(dataset)
 
     # ------------------------------------------------------------------ running
-    def run(self, repeat=1, seed=None, keep_best=None):
+    def run(self, repeat=1, seed=None, keep_best=None, checkpoint=None):
         """Run ``repeat`` independent phasings on every rank and merge them.
 
         Parameters
@@ -80,6 +81,10 @@ class Runner:
             Seed of every random start; a fresh one is drawn (and reported) when None.
         keep_best : int or float, optional
             Merge only the K repeats with the lowest final eMod (a float in (0, 1): a fraction).
+        checkpoint : str, optional
+            HDF5 file keeping every finished repeat (one per rank under MPI). Running the same
+            call again after a crash or Ctrl-C resumes: finished repeats are read back, the
+            rest computed, and the merged result equals that of an uninterrupted run.
 
         Returns
         -------
@@ -88,7 +93,26 @@ class Runner:
         """
         _check_repeat(repeat)
         graph.check_shapes(self.order)
-        seed = self.comm.bcast(np.random.SeedSequence(seed).entropy if seed is None else seed)
+        self.checkpoint = self._guarded(lambda: self._open_checkpoint(checkpoint))
+        try:
+            return self._run(repeat, seed, keep_best)
+        finally:
+            if self.checkpoint is not None:
+                self.checkpoint.close()
+                self.checkpoint = None
+
+    def _open_checkpoint(self, path):
+        if path is None:
+            return None
+        from .checkpoint import Checkpoint, fingerprint
+        return Checkpoint(path, self.comm.rank, self.comm.size,
+                          fingerprint(self.model_document(), self.precision))
+
+    def _run(self, repeat, seed, keep_best):
+        if self.comm.rank == 0:
+            seed = self.checkpoint.seed(seed) if self.checkpoint else seed
+            seed = np.random.SeedSequence().entropy if seed is None else seed
+        seed = self.comm.bcast(seed)
         self.last_seed = seed
         total = repeat * self.comm.size
         keep = _keep_count(keep_best, total)
@@ -174,7 +198,18 @@ class Runner:
         return acc
 
     def run_once(self, repeat_id, seed):
-        """One pass through the network for repeat ``repeat_id``; returns the output stream."""
+        """One pass through the network for repeat ``repeat_id``; returns the output stream.
+
+        With a checkpoint open, a finished repeat is read back instead, a new one saved."""
+        store = self.checkpoint
+        if store is not None and repeat_id in store:
+            return store.load(repeat_id, self.inputs)
+        stream = self._pass(repeat_id, seed)
+        if store is not None:
+            store.save(repeat_id, stream, self.inputs)
+        return stream
+
+    def _pass(self, repeat_id, seed):
         ctx = RunContext(precision=self.precision, threads=self.threads, progress=self.progress,
                          repeat=repeat_id)
         outputs, users = {}, {n.id: len(n.children) for n in self.order}

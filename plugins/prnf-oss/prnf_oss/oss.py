@@ -37,7 +37,8 @@ class OSS(IterativeProjection):
     def __init__(self, iteration, support_size, gamma=0.9, steps=10, name=None, **options):
         check_range("gamma", gamma, 0.0, 1.0, low_open=True)
         check_range("steps", steps, 1, 10_000)
-        super().__init__(iteration, support_size, name=name, gamma=gamma, steps=int(steps), **options)
+        super().__init__(iteration, support_size, name=name,
+                         params={"gamma": gamma, "steps": int(steps)}, **options)
 
     def rule(self, settled):
         return (0.0, 1.0, 1.0, -self.params["gamma"]), -1.0

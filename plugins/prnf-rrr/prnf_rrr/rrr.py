@@ -27,7 +27,7 @@ class RRR(IterativeProjection):
 
     def __init__(self, iteration, support_size, beta=0.5, name=None, **options):
         check_range("beta", beta, 0.0, 1.0, low_open=True)
-        super().__init__(iteration, support_size, name=name, beta=beta, **options)
+        super().__init__(iteration, support_size, name=name, params={"beta": beta}, **options)
 
     def rule(self, settled):
         beta = self.params["beta"]

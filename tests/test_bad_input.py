@@ -1,0 +1,184 @@
+"""Bad input gets the library's own error naming what was wrong; random input never gets
+anything else (hypothesis); numerics never produce NaN or infinity."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from prnf_core import (ConfigError, DataFileError, ModelFileError, PluginError, PRNFError, Runner,
+                       phmodel)
+from prnf_core.data import INPUT_DEFAULTS
+
+from helpers import config, write_pattern
+
+
+@pytest.fixture
+def files(tmp_path):
+    pattern, mask, _ = write_pattern(tmp_path)
+    np.save(tmp_path / "small_mask.npy", np.zeros((8, 8)))
+    np.save(tmp_path / "grey_mask.npy", np.full((32, 32), 0.5))
+    np.save(tmp_path / "all_masked.npy", np.ones((32, 32)))
+    np.save(tmp_path / "model_small.npy", np.zeros((8, 8)))
+    np.save(tmp_path / "objects.npy", np.array([None, {}], dtype=object), allow_pickle=True)
+    np.zeros(100).tofile(tmp_path / "raw.bin")
+    with h5py.File(tmp_path / "data.h5", "w") as f:
+        f["entry/data"] = np.ones((32, 32))
+    (tmp_path / "garbage.npy").write_bytes(b"not an array")
+    return tmp_path, pattern, mask
+
+
+def run_input(cfg):
+    inp = phmodel.pInput(cfg)
+    Runner([inp], phmodel.pOutput().after(phmodel.ERA(2, 20).after(inp))).run(1, seed=0)
+
+
+def model_file(tmp, edit):
+    pattern = str(tmp / "pattern.npy")
+    inp = phmodel.pInput(config(pattern))
+    Runner([inp], phmodel.pOutput().after(phmodel.HIO(2, 20, 0.9).after(inp))).dump_model(tmp / "m.json")
+    doc = json.loads((tmp / "m.json").read_text())
+    edit(doc)
+    (tmp / "m.json").write_text(json.dumps(doc))
+    return tmp / "m.json"
+
+
+def set_hio(doc, **params):
+    next(n for n in doc["nodes"] if n["class"] == "HIO")["params"].update(params)
+
+
+BAD = {
+    # files
+    "missing file": (lambda t, p, m: run_input(config(str(t / "nope.npy"))), DataFileError, "file not found"),
+    "wrong format": (lambda t, p, m: run_input(config(str(t / "garbage.npy"))), DataFileError, "cannot read"),
+    "npy needing pickle": (lambda t, p, m: run_input(config(str(t / "objects.npy"))), DataFileError, "pickle"),
+    "bin without shape": (lambda t, p, m: run_input(config(str(t / "raw.bin"))), DataFileError, "shape is needed"),
+    "h5 without dataset": (lambda t, p, m: run_input(config(str(t / "data.h5"))), DataFileError, "name the dataset"),
+    "h5 missing dataset": (lambda t, p, m: run_input(config(str(t / "data.h5") + ":/nope")), DataFileError, "no dataset"),
+    "mask of other shape": (lambda t, p, m: run_input(config(p, str(t / "small_mask.npy"))), ConfigError, "mask shape"),
+    "model of other shape": (lambda t, p, m: run_input(config(p, initial_model=str(t / "model_small.npy"))), ConfigError, "initial_model shape"),
+    "non-binary mask": (lambda t, p, m: run_input(config(p, str(t / "grey_mask.npy"))), ConfigError, "not binary"),
+    # values
+    "center outside": (lambda t, p, m: run_input(config(p, center=[99, 3])), ConfigError, "outside the pattern"),
+    "negative radius": (lambda t, p, m: run_input(config(p, center_mask=-2)), ConfigError, "center_mask=-2"),
+    "reversed ring": (lambda t, p, m: run_input(config(p, edge_mask=[9, 3])), ConfigError, "inner <= outer"),
+    "support_size <= 0": (lambda t, p, m: phmodel.ERA(5, 0), ConfigError, "support_size=0"),
+    "support_size too big": (lambda t, p, m: Runner([i := phmodel.pInput(config(p))], phmodel.pOutput().after(
+        phmodel.ERA(2, 5000).after(i))).run(1), ConfigError, "larger than the 1024 pixels"),
+    "iteration < 0": (lambda t, p, m: phmodel.HIO(-3, 5, 0.9), ConfigError, "iteration=-3"),
+    "iteration not int": (lambda t, p, m: phmodel.HIO("100", 5, 0.9), ConfigError, "iteration='100'"),
+    "beta out of range": (lambda t, p, m: phmodel.RAAR(5, 5, 1.2), ConfigError, "beta=1.2"),
+    "gamma out of range": (lambda t, p, m: phmodel.HIO(5, 5, 0), ConfigError, "gamma=0"),
+    "hprcoff out of range": (lambda t, p, m: phmodel.HPR(5, 5, 0.5, hprcoff=1.5), ConfigError, "hprcoff=1.5"),
+    "all masked": (lambda t, p, m: run_input(config(p, str(t / "all_masked.npy"))), ConfigError, "every pixel is masked"),
+    "unknown key": (lambda t, p, m: phmodel.pInput({"patern_path": p}), ConfigError, "unknown input config key"),
+    # model files
+    "malformed json": (lambda t, p, m: (t / "x.json").write_text("{") and Runner(loadfile=t / "x.json"), ModelFileError, "not valid JSON"),
+    "unknown class": (lambda t, p, m: Runner(loadfile=model_file(t, lambda d: d["nodes"][1].update({"class": "HOI"}))), PluginError, "'HOI'.*Installed: DM, ERA, HIO"),
+    "wrong parameter name": (lambda t, p, m: Runner(loadfile=model_file(t, lambda d: set_hio(d, gama=1))), ModelFileError, "wrong parameters"),
+    "wrong parameter type": (lambda t, p, m: Runner(loadfile=model_file(t, lambda d: set_hio(d, gamma="high"))), ModelFileError, "gamma='high'"),
+    "reload unknown input": (lambda t, p, m: Runner(loadfile=model_file(t, lambda d: None), reload_dataset={77: {"pattern_path": p}}), ConfigError, "not an input of this network"),
+    "newer format": (lambda t, p, m: Runner(loadfile=model_file(t, lambda d: d.update(format_version=9))), ModelFileError, "newer than this PRNF"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_table(files, case):
+    make, error, words = BAD[case]
+    with pytest.raises(error, match=words):
+        make(*files)
+
+
+def test_nan_intensities_are_masked_with_a_count(files):
+    tmp, pattern, _ = files
+    data = np.load(pattern)
+    data[:2, :3] = np.nan
+    data[5, 5] = np.inf
+    np.save(tmp / "nan.npy", data)
+    with pytest.warns(UserWarning, match="7 NaN or infinite pixels"):
+        run_input(config(str(tmp / "nan.npy")))
+
+
+@pytest.mark.parametrize("algo", ["ERA", "HIO", "DM", "RAAR", "HPR"])
+@pytest.mark.parametrize("background", [False, True])
+def test_zero_patterns_give_finite_results(tmp_path, algo, background):
+    np.save(tmp_path / "zero.npy", np.zeros((16, 16)))
+    inp = phmodel.pInput({"pattern_path": str(tmp_path / "zero.npy"), "background": background,
+                          "fixed_support_r": 0})            # a one-pixel fixed support
+    make = {"ERA": lambda: phmodel.ERA(5, 4), "HIO": lambda: phmodel.HIO(5, 4, 0.9),
+            "DM": lambda: phmodel.DM(5, 4), "RAAR": lambda: phmodel.RAAR(5, 4, 0.9),
+            "HPR": lambda: phmodel.HPR(5, 4, 0.9)}[algo]
+    out = Runner([inp], phmodel.pOutput().after(make().after(inp))).run(2, seed=0)
+    for key in ("sample_ret", "PRTF", "support", "eMod", "eCon", "final_eMod", "background"):
+        assert np.all(np.isfinite(out[key])), key
+
+
+values = st.one_of(st.none(), st.booleans(), st.integers(-10, 200), st.floats(allow_nan=True),
+                   st.text(max_size=5), st.lists(st.floats(-5, 80), max_size=3))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cfg=st.dictionaries(st.sampled_from(sorted(INPUT_DEFAULTS) + ["junk"]), values, max_size=5))
+def test_random_configs_raise_only_library_errors(files, cfg):
+    _, pattern, _ = files
+    cfg = {"pattern_path": pattern, **cfg}
+    try:
+        with _quiet():                   # NaN/negative-value warnings are expected here
+            run_input(cfg)
+    except PRNFError:
+        pass
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                           | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                           max_leaves=20)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=json_values)
+def test_random_json_model_files_raise_only_library_errors(tmp_path, doc):
+    path = tmp_path / "random.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PRNFError):
+        Runner(loadfile=path)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.integers(0, 10_000), value=json_values)
+def test_mutated_model_files_raise_only_library_errors(files, where, value):
+    tmp, pattern, _ = files
+    path = model_file(tmp, lambda doc: _mutate(doc, where, value))
+    try:
+        Runner(loadfile=path).run(1, seed=0)
+    except PRNFError:
+        pass
+
+
+def _mutate(doc, where, value):
+    """Replace the ``where``-th value (in a walk of the document) by ``value``."""
+    slots = []
+
+    def walk(node):
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in list(items):
+            slots.append((node, key))
+            if isinstance(child, (dict, list)) and key != "zlib_base64":
+                walk(child)
+
+    walk(doc)
+    node, key = slots[where % len(slots)]
+    node[key] = value
+
+
+class _quiet:
+    def __enter__(self):
+        import warnings
+        self.ctx = warnings.catch_warnings()
+        self.ctx.__enter__()
+        warnings.simplefilter("ignore")
+
+    def __exit__(self, *exc):
+        return self.ctx.__exit__(*exc)
