@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -64,6 +65,14 @@ def check_config(config):
     if unknown:
         raise ConfigError(f"unknown input config key(s) {unknown}; accepted: {sorted(INPUT_DEFAULTS)}")
     full = {**INPUT_DEFAULTS, **config}
+    for key in ("pattern_path", "mask_path", "initial_model"):
+        if full[key] is not None and not isinstance(full[key], (str, os.PathLike, np.ndarray)):
+            raise ConfigError(f"{key}={full[key]!r}: give a file path (str) or None")
+    shape = full["pattern_shape"]
+    if shape is not None and (not isinstance(shape, (list, tuple)) or not shape
+                              or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
+                                         for n in shape)):
+        raise ConfigError(f"pattern_shape={shape!r}: give positive integers, e.g. [123, 123]")
     for key in ("center_mask", "fixed_support_r"):
         _check_radius(key, full[key])
     for key in ("edge_mask", "edge_remove"):

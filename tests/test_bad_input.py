@@ -119,7 +119,7 @@ values = st.one_of(st.none(), st.booleans(), st.integers(-10, 200), st.floats(al
                    st.text(max_size=5), st.lists(st.floats(-5, 80), max_size=3))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=st.dictionaries(st.sampled_from(sorted(INPUT_DEFAULTS) + ["junk"]), values, max_size=5))
 def test_random_configs_raise_only_library_errors(files, cfg):
     _, pattern, _ = files
@@ -137,7 +137,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
                            max_leaves=20)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(doc=json_values)
 def test_random_json_model_files_raise_only_library_errors(tmp_path, doc):
     path = tmp_path / "random.json"
@@ -146,7 +146,7 @@ def test_random_json_model_files_raise_only_library_errors(tmp_path, doc):
         Runner(loadfile=path)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(where=st.integers(0, 10_000), value=json_values)
 def test_mutated_model_files_raise_only_library_errors(files, where, value):
     tmp, pattern, _ = files
