@@ -13,15 +13,11 @@ import os
 from . import _threads  # noqa: F401  (thread environment before pyfftw loads its OpenMP)
 import pyfftw
 
+from prnf_core.fileutil import atomic_write, cache_dir
+
 log = logging.getLogger(__name__)
 _plans = {}
 _wisdom_loaded = False
-
-
-def cache_dir():
-    base = os.environ.get("PRNF_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "prnf")
-    return base
 
 
 def _wisdom_file():
@@ -47,7 +43,6 @@ def load_wisdom():
 
 def save_wisdom():
     """Keep the planner's wisdom so a later process plans in milliseconds (JSON, no pickle)."""
-    from prnf_core.fileutil import atomic_write
     try:
         payload = [base64.b64encode(w).decode() for w in pyfftw.export_wisdom()]
         atomic_write(_wisdom_file(), json.dumps(payload).encode())

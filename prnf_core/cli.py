@@ -51,6 +51,23 @@ def build_parser():
 
     sub.add_parser("plugins", help="list installed algorithms, parameters and distributions")
 
+    proj = sub.add_parser("project", help="the phase2d/phase3d project workflow")
+    psub = proj.add_subparsers(dest="action", required=True)
+    new = psub.add_parser("new", help="create a project folder with a default config.ini")
+    new.add_argument("data", help="pattern file (.npy, .mat, .bin)")
+    new.add_argument("--mask", default=None, help="mask file, 1 = masked")
+    new.add_argument("--path", default=None, help="parent folder (default: here)")
+    new.add_argument("--name", default=None, help="project name (default: chosen for you)")
+    new.add_argument("--3d", dest="three_d", action="store_true", help="a 3D (phase3d) project")
+    conf = psub.add_parser("config", help="set config keys: section|key=value ...")
+    conf.add_argument("settings", nargs="+", help="e.g. 'phasing|iters=100RAAR 200ERA'")
+    prun = psub.add_parser("run", help="run the current project")
+    prun.add_argument("-n", "--num-proc", type=int, default=1, help="MPI processes")
+    prun.add_argument("--nohup", action="store_true", help="run in the background, log to run.log")
+    prun.add_argument("--cluster", action="store_true", help="only write a Slurm job script")
+    use = psub.add_parser("use", help="make an existing project current")
+    use.add_argument("folder")
+
     sim = sub.add_parser("simulate", help="write a simulated pattern and mask (.npy)")
     sim.add_argument("--shape", default="96,96", help="pattern shape, e.g. 96,96 or 64,64,64")
     sim.add_argument("--radius", type=float, default=8, help="object radius in pixels")
@@ -160,7 +177,35 @@ def cmd_simulate(args):
           f"the object covers {int((obj > 0).sum())} pixels")
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "plugins": cmd_plugins, "simulate": cmd_simulate}
+def cmd_project(args):
+    from . import project
+    if args.action in ("new", "use"):
+        dims = 3 if getattr(args, "three_d", False) else 2
+        if args.action == "use":
+            dims = project.Project(args.folder, 2).read().getint("project", "dims")
+        workflow = project.Workflow(dims)
+        folder = (workflow.new_project(args.data, args.mask, args.path, args.name)
+                  if args.action == "new" else workflow.use_project(args.folder))
+        print(f"current project: {folder}")
+        return
+    folder = project._recall()
+    if folder is None:
+        raise PRNFError("no current project: `prnf project new DATA` or `prnf project use FOLDER`")
+    dims = project.Project(folder, 2).read().getint("project", "dims")
+    workflow = project.Workflow(dims)
+    if args.action == "config":
+        pairs = dict(item.split("=", 1) for item in args.settings if "=" in item)
+        if len(pairs) != len(args.settings):
+            raise PRNFError("config settings are section|key=value, e.g. 'phasing|repeats=8'")
+        workflow.config_project(pairs)
+        print(f"configured {folder}")
+    else:
+        result = workflow.run_project(args.num_proc, args.nohup, args.cluster)
+        print(f"{'started, log in run.log' if args.nohup else result}")
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "plugins": cmd_plugins, "simulate": cmd_simulate,
+            "project": cmd_project}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,3 +27,10 @@ def atomic_write(path, content: bytes):
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(content)
+
+
+def cache_dir():
+    """PRNF's cache folder (FFTW wisdom, the current project): ``PRNF_CACHE_DIR`` or
+    ``$XDG_CACHE_HOME/prnf`` (default ``~/.cache/prnf``)."""
+    return os.environ.get("PRNF_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "prnf")

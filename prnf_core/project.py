@@ -1,0 +1,339 @@
+"""The project workflow of the reference ``phase2d``/``phase3d`` modules, on the network runner.
+
+A project is a folder with ``config.ini`` (the seed's keys), the compiled network
+``model.json``, and after a run ``result.h5``, ``result.png`` (and ``run.log`` or
+``job.slurm``). The schedule ``'100RAAR 200DM 200ERA'`` becomes a chain of algorithm nodes
+from the plugin registry, so plugins work in schedules too.
+"""
+from __future__ import annotations
+
+import configparser
+import inspect
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+from .errors import ConfigError, PluginError
+from .fileutil import atomic_write, cache_dir
+
+#: (section, key) -> (default 2D, default 3D, meaning).
+KEYS = {
+    ("input", "shape"): ("123,123", "120,120,120", "pattern shape (needed for .bin data; checked otherwise)"),
+    ("input", "padd_to_pow2"): ("True", "True", "zero-pad each axis to a power of 2; padded pixels float"),
+    ("input", "inner_mask"): ("5", "3", "pixels with radius < inner_mask float (beam stop)"),
+    ("input", "outer_mask"): ("64", "64", "intensity of pixels with radius > outer_mask set to 0"),
+    ("input", "outer_outer_mask"): ("None", "None", "with mask_edges: radii in [outer_mask, outer_outer_mask] float instead"),
+    ("input", "mask_edges"): ("True", "False", "let the ring outer_mask..outer_outer_mask float"),
+    ("input", "subtract_percentile"): ("None", "None", "subtract this percentile (0-100] of the data"),
+    ("input", "spherical_support"): ("None", "None", "radius of a fixed spherical support (None: none)"),
+    ("input", "init_model"): ("None", "None", "real-space start model file (padded shape)"),
+    ("phasing", "repeats"): ("40", "40", "independent phasings per process"),
+    ("phasing", "iters"): ("100RAAR 200DM 200ERA", "100RAAR 200DM 200ERA", "schedule: <iterations><ALGORITHM> ..."),
+    ("phasing_parameters", "support_size"): ("200", None, "pixels in the shrinkwrapped support (2D)"),
+    ("phasing_parameters", "voxel_number"): (None, "2000", "voxels in the shrinkwrapped support (3D)"),
+    ("phasing_parameters", "beta"): ("0.8", "0.8", "RAAR beta (and any algorithm's 'beta')"),
+    ("phasing_parameters", "gamma"): ("0.9", "0.9", "HIO/HPR feedback gamma (and any algorithm's 'gamma')"),
+    ("phasing_parameters", "background"): ("True", "True", "fit a radial background"),
+}
+SCHEDULE_TOKEN = re.compile(r"^(\d+)([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def parse_schedule(text):
+    """``'100RAAR 200DM 200ERA'`` -> [(100, 'RAAR'), (200, 'DM'), (200, 'ERA')]."""
+    steps = []
+    for token in str(text).split():
+        match = SCHEDULE_TOKEN.match(token)
+        if not match:
+            raise ConfigError(f"schedule token {token!r} in {text!r}: write <iterations><ALGORITHM>, "
+                              "e.g. '100RAAR 200DM 200ERA'")
+        steps.append((int(match.group(1)), match.group(2)))
+    if not steps:
+        raise ConfigError("phasing|iters is empty: give a schedule like '100RAAR 200DM 200ERA'")
+    return steps
+
+
+def _value(text):
+    """config.ini text -> Python value (None, bool, int, float, or the text itself)."""
+    text = text.strip()
+    if text in ("None", ""):
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+class Project:
+    """One project folder; ``dims`` is 2 or 3 (the keys' defaults differ)."""
+
+    def __init__(self, folder, dims):
+        self.folder, self.dims = os.path.abspath(folder), dims
+        self.config_file = os.path.join(self.folder, "config.ini")
+
+    # ------------------------------------------------------------ config
+    def defaults(self):
+        parser = configparser.ConfigParser()
+        parser.optionxform = str
+        for (section, key), (d2, d3, _) in KEYS.items():
+            value = d2 if self.dims == 2 else d3
+            if value is not None:
+                parser.setdefault(section, {})
+                parser[section][key] = value
+        return parser
+
+    def read(self):
+        if not os.path.isfile(self.config_file):
+            raise ConfigError(f"no project at '{self.folder}' (no config.ini); create one with "
+                              "new_project(...) or pick one with use_project(path)")
+        parser = configparser.ConfigParser()
+        parser.optionxform = str
+        parser.read(self.config_file)
+        return parser
+
+    def write(self, parser):
+        from io import StringIO
+        text = StringIO()
+        parser.write(text)
+        atomic_write(self.config_file, text.getvalue().encode())
+
+    def configure(self, params):
+        """Set ``{'section|key': value}`` entries; unknown keys are refused with the valid ones."""
+        parser = self.read()
+        allowed = {f"{s}|{k}" for (s, k), (d2, d3, _) in KEYS.items()
+                   if (d2 if self.dims == 2 else d3) is not None}
+        for name, value in params.items():
+            if name not in allowed:
+                raise ConfigError(f"unknown project key {name!r}; valid keys: {sorted(allowed)}")
+            section, key = name.split("|")
+            parser[section][key] = str(value)
+        self.write(parser)
+        self.network()          # check now that the configuration compiles
+
+    def settings(self):
+        parser = self.read()
+        return {f"{s}|{k}": _value(v) for s in parser.sections() for k, v in parser[s].items()}
+
+    # ------------------------------------------------------------ network
+    def input_config(self):
+        """The pInput config of this project (after padding, written into the folder)."""
+        s = self.settings()
+        pattern, mask = self._load_data(s)
+        pattern, mask = _pad(pattern, mask, s["input|padd_to_pow2"])
+        os.makedirs(os.path.join(self.folder, "input"), exist_ok=True)
+        pattern_path = os.path.join(self.folder, "input", "pattern.npy")
+        mask_path = os.path.join(self.folder, "input", "mask.npy")
+        np.save(pattern_path, pattern)
+        np.save(mask_path, mask.astype(np.uint8))
+        outer, outer_outer = s["input|outer_mask"], s["input|outer_outer_mask"]
+        float_ring = s["input|mask_edges"] and outer is not None and outer_outer is not None
+        big = max(float(np.hypot.reduce(pattern.shape)), float(outer or 0))
+        return {
+            "pattern_path": pattern_path, "mask_path": mask_path,
+            "center": [n // 2 for n in pattern.shape],
+            "center_mask": s["input|inner_mask"],
+            "edge_remove": None if outer is None else [outer, big],
+            "edge_mask": [outer, outer_outer] if float_ring else None,
+            "subtract_percentile": s["input|subtract_percentile"] or False,
+            "fixed_support_r": s["input|spherical_support"],
+            "background": bool(s["phasing_parameters|background"]),
+            "initial_model": s["input|init_model"],
+        }
+
+    def _load_data(self, s):
+        from .io import load_array
+        parser = self.read()
+        shape = tuple(int(v) for v in str(s["input|shape"]).split(","))
+        pattern = load_array(parser["project"]["data_path"], shape=shape)
+        if pattern.shape != shape:
+            raise ConfigError(f"the data has shape {pattern.shape} but input|shape is "
+                              f"{','.join(map(str, shape))}; set input|shape to match")
+        mask_path = parser["project"].get("mask_path", "None")
+        mask = (np.zeros(shape, bool) if mask_path == "None"
+                else load_array(mask_path, shape=shape).astype(bool))
+        return pattern, mask
+
+    def network(self):
+        """Compile the schedule into pInput -> algorithms -> pOutput; returns (inputs, output)."""
+        from .nodes import pInput, pOutput
+        from .plugins import get_registry
+        s = self.settings()
+        size = s["phasing_parameters|support_size" if self.dims == 2 else "phasing_parameters|voxel_number"]
+        registry = get_registry()
+        node = first = pInput(self.input_config(), name="project input")
+        for iterations, name in parse_schedule(s["phasing|iters"]):
+            try:
+                cls = registry.get(name).cls
+            except PluginError as exc:
+                raise ConfigError(f"phasing|iters: {exc}") from None
+            node = cls(iterations, size, **_extra_parameters(cls, s)).after(node)
+        return [first], pOutput().after(node)
+
+    # ------------------------------------------------------------ running
+    def command(self, num_proc):
+        """The shell command that runs this project (under mpiexec for num_proc > 1)."""
+        repeats = self.settings()["phasing|repeats"]
+        cmd = [sys.executable, "-m", "prnf_core.cli", "run", self.path("model.json"),
+               "--repeat", str(repeats), "--out", self.path("result.h5"),
+               "--plot", self.path("result.png"), "--checkpoint", self.path("checkpoint.h5")]
+        if num_proc > 1:
+            mpiexec = (shutil.which("mpiexec", path=os.path.dirname(sys.executable))
+                       or shutil.which("mpiexec") or "mpiexec")
+            cmd = [mpiexec, "-n", str(num_proc)] + cmd
+        return cmd
+
+    def path(self, name):
+        return os.path.join(self.folder, name)
+
+    def prepare_run(self):
+        from .phexec import Runner
+        inputs, output = self.network()
+        Runner(inputs, output).dump_model(self.path("model.json"))
+
+    def run(self, num_proc=1, nohup=False, cluster=False):
+        if not isinstance(num_proc, int) or num_proc < 1:
+            raise ConfigError(f"num_proc={num_proc!r}: give an integer >= 1")
+        self.prepare_run()
+        cmd = self.command(num_proc)
+        if cluster:
+            return self.write_job_script(cmd, num_proc)
+        if nohup:
+            log = open(self.path("run.log"), "ab")
+            return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder,
+                                    start_new_session=True, stdin=subprocess.DEVNULL)
+        result = subprocess.run(cmd, cwd=self.folder)
+        if result.returncode != 0:
+            raise ConfigError(f"the project run failed (exit {result.returncode}); see the messages above")
+        return self.path("result.h5")
+
+    def write_job_script(self, cmd, num_proc):
+        """A Slurm batch script beside the project; nothing is submitted."""
+        run = shlex.join(cmd[3:] if num_proc > 1 else cmd)
+        launcher = f"srun --mpi=pmi2 -n {num_proc} " if num_proc > 1 else ""
+        script = "\n".join([
+            "#!/bin/bash",
+            f"#SBATCH --job-name=prnf-{os.path.basename(self.folder)}",
+            f"#SBATCH --ntasks={num_proc}",
+            "#SBATCH --cpus-per-task=1",
+            f"#SBATCH --output={self.path('run.log')}",
+            f"#SBATCH --chdir={self.folder}",
+            "# submit with: sbatch job.slurm",
+            f"{launcher}{run}",
+            ""])
+        atomic_write(self.path("job.slurm"), script.encode())
+        return self.path("job.slurm")
+
+
+def _extra_parameters(cls, settings):
+    """Required parameters of an algorithm beyond (iteration, support_size), by name from
+    phasing_parameters; optional ones too when the project sets them."""
+    params = {}
+    signature = inspect.signature(cls.__init__)
+    for name, p in list(signature.parameters.items())[3:]:
+        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or name == "name":
+            continue
+        key = f"phasing_parameters|{name}"
+        if key in settings and settings[key] is not None:
+            params[name] = settings[key]
+        elif p.default is inspect.Parameter.empty:
+            raise ConfigError(f"{cls.algorithm} needs '{name}': set phasing_parameters|{name}")
+    return params
+
+
+def _pad(pattern, mask, to_pow2):
+    """Centre-preserving zero padding to powers of 2; padded pixels are masked (they float)."""
+    if not to_pow2:
+        return pattern, mask
+    target = [1 << int(np.ceil(np.log2(n))) for n in pattern.shape]
+    before = [t // 2 - n // 2 for t, n in zip(target, pattern.shape)]
+    widths = [(b, t - n - b) for b, t, n in zip(before, target, pattern.shape)]
+    return np.pad(pattern, widths), np.pad(mask, widths, constant_values=True)
+
+
+class Workflow:
+    """The module-level API of ``phase2d``/``phase3d``: one current project at a time."""
+
+    def __init__(self, dims):
+        self.dims, self.current = dims, None
+
+    def new_project(self, data_path, mask_path=None, path=None, name=None):
+        """Create a project folder ``path/name`` with a default config.ini; it becomes current."""
+        for label, value in (("data_path", data_path), ("mask_path", mask_path)):
+            if value is not None and not os.path.isfile(value):
+                raise ConfigError(f"{label} '{value}' does not exist")
+        folder = os.path.join(os.path.abspath(path or os.getcwd()),
+                              name or f"phase{self.dims}d_project_{_next_free(path or os.getcwd(), self.dims)}")
+        if os.path.exists(os.path.join(folder, "config.ini")):
+            raise ConfigError(f"a project already exists at '{folder}'; use_project() it or pick another name")
+        os.makedirs(folder, exist_ok=True)
+        project = Project(folder, self.dims)
+        parser = project.defaults()
+        parser["project"] = {"dims": str(self.dims), "data_path": os.path.abspath(data_path),
+                             "mask_path": os.path.abspath(mask_path) if mask_path else "None"}
+        try:
+            from .io import load_array
+            parser["input"]["shape"] = ",".join(map(str, load_array(data_path).shape))
+        except Exception:   # .bin data: the shape comes with config_project
+            pass
+        project.write(parser)
+        self.current = project
+        _remember(folder)
+        return folder
+
+    def config_project(self, params):
+        self._project().configure(params)
+
+    def run_project(self, num_proc=1, nohup=False, cluster=False):
+        return self._project().run(num_proc, nohup, cluster)
+
+    def use_project(self, project_path):
+        project = Project(project_path, self.dims)
+        dims = int(project.read()["project"]["dims"])
+        if dims != self.dims:
+            raise ConfigError(f"'{project_path}' is a {dims}D project; use phase{dims}d")
+        self.current = project
+        _remember(project.folder)
+        return project.folder
+
+    def _project(self):
+        if self.current is None:
+            folder = _recall()
+            if folder is None:
+                raise ConfigError("no current project: call new_project(...) or use_project(path)")
+            self.use_project(folder)
+        return self.current
+
+
+def _next_free(path, dims):
+    k = 1
+    while os.path.exists(os.path.join(path, f"phase{dims}d_project_{k}")):
+        k += 1
+    return k
+
+
+def _state_file():
+    return os.path.join(cache_dir(), "current_project")
+
+
+def _remember(folder):
+    try:
+        atomic_write(_state_file(), folder.encode())
+    except OSError:
+        pass
+
+
+def _recall():
+    try:
+        with open(_state_file()) as f:
+            folder = f.read().strip()
+        return folder if os.path.isfile(os.path.join(folder, "config.ini")) else None
+    except OSError:
+        return None
