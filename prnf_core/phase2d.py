@@ -2,9 +2,6 @@
 from .project import Workflow
 
 _workflow = Workflow(2)
-new_project = _workflow.new_project
-config_project = _workflow.config_project
-run_project = _workflow.run_project
-use_project = _workflow.use_project
+new_project, config_project, run_project, use_project = _workflow.functions()
 
 __all__ = ["new_project", "config_project", "run_project", "use_project"]

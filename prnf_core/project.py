@@ -264,6 +264,10 @@ class Workflow:
     def __init__(self, dims):
         self.dims, self.current = dims, None
 
+    def functions(self):
+        """The four module-level functions of the reference API, bound to this workflow."""
+        return self.new_project, self.config_project, self.run_project, self.use_project
+
     def new_project(self, data_path, mask_path=None, path=None, name=None):
         """Create a project folder ``path/name`` with a default config.ini; it becomes current."""
         for label, value in (("data_path", data_path), ("mask_path", mask_path)):
