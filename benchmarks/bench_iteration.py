@@ -44,7 +44,13 @@ def numpy_hio(amp, measured, x, support_size, gamma=0.9):
     return np.where(support, y, x - gamma * y).astype(x.dtype)
 
 
-def case(shape, threads, repeats, iterations):
+def thread_check(shape, cores, iterations):
+    """HIO ms/iteration with 1 thread and with every core: the thread trap would make more
+    threads slower (Numba's and FFTW's OpenMP pools spinning against each other)."""
+    return {t: case(shape, t, repeats=3, iterations=iterations, only=("HIO",))[1][1] for t in (1, cores)}
+
+
+def case(shape, threads, repeats, iterations, only=None):
     intensity, mask, obj = simulate_pattern(shape, radius=shape[0] // 10, photons=1e9, beamstop=2, gap=1)
     data = prepare(check_config({"background": True}), intensity, mask)
     size = int(1.2 * np.count_nonzero(obj))
@@ -63,11 +69,14 @@ def case(shape, threads, repeats, iterations):
              "DM": phmodel.DM(iterations, size), "RAAR": phmodel.RAAR(iterations, size, 0.9),
              "HPR": phmodel.HPR(iterations, size, 0.9)}
     for name, node in algos.items():
+        if only and name not in only:
+            continue
         ms = best_of(lambda: node.iterate(stream, ctx), repeats, 1) / iterations
         rows.append((name, ms))
-    x = stream.x.astype(np.complex64)
-    amp, measured = data.amplitude.astype(np.float32), data.measured
-    rows.append(("NumPy HIO (numpy.fft)", best_of(lambda: numpy_hio(amp, measured, x, size), 2, 2)))
+    if not only:
+        x = stream.x.astype(np.complex64)
+        amp, measured = data.amplitude.astype(np.float32), data.measured
+        rows.append(("NumPy HIO (numpy.fft)", best_of(lambda: numpy_hio(amp, measured, x, size), 2, 2)))
     return rows
 
 
@@ -86,6 +95,12 @@ def main():
         print(f"\n{'x'.join(map(str, shape))}: ms/iteration and ratio to the FFT floor")
         for name, ms in rows:
             print(f"  {name:24s} {ms:9.3f} ms   {ms / floor:6.2f}x")
+    if args.threads > 1:
+        shape = shapes[0]
+        times = thread_check(shape, args.threads, 20)
+        print(f"\nthread check, HIO {'x'.join(map(str, shape))}: 1 thread {times[1]:.3f} ms, "
+              f"{args.threads} threads {times[args.threads]:.3f} ms "
+              f"({times[1] / times[args.threads]:.2f}x faster with {args.threads})")
 
 
 if __name__ == "__main__":
