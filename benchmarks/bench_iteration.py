@@ -71,7 +71,7 @@ def case(shape, threads, repeats, iterations, only=None):
     for name, node in algos.items():
         if only and name not in only:
             continue
-        ms = best_of(lambda: node.iterate(stream, ctx), repeats, 1) / iterations
+        ms = best_of(lambda node=node: node.iterate(stream, ctx), repeats, 1) / iterations
         rows.append((name, ms))
     if not only:
         x = stream.x.astype(np.complex64)

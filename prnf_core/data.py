@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .errors import ConfigError, DataFileError
+from .errors import ConfigError
 from .io import load_array
 
 #: Every key of an input node's ``config_dict`` with its default (seed keys first).

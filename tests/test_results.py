@@ -40,7 +40,7 @@ def test_h5_has_every_dataset_and_attribute(tmp_path, result):
 def test_failed_write_leaves_no_file(tmp_path, result):
     _, out = result
     broken = dict(out, sample_ret=object())
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError):           # h5py cannot store an object array
         save_h5(broken, tmp_path / "r.h5")
     assert list(tmp_path.iterdir()) == []
 
