@@ -109,10 +109,9 @@ class Runner:
                           fingerprint(self.model_document(), self.precision))
 
     def _run(self, repeat, seed, keep_best):
-        if self.comm.rank == 0:
-            seed = self.checkpoint.seed(seed) if self.checkpoint else seed
-            seed = np.random.SeedSequence().entropy if seed is None else seed
-        seed = self.comm.bcast(seed)
+        # rank 0 decides (a checkpoint may hold the seed, or refuse another one); guarded so
+        # that a refusal stops every rank instead of leaving them waiting in the broadcast
+        seed = self.comm.bcast(self._guarded(lambda: self._resolve_seed(seed)))
         self.last_seed = seed
         total = repeat * self.comm.size
         keep = _keep_count(keep_best, total)
@@ -125,6 +124,12 @@ class Runner:
         if self.comm.rank != 0:
             return None
         return result_dict(acc, self, seed=seed, repeat=repeat, keep_best=keep_best)
+
+    def _resolve_seed(self, seed):
+        if self.comm.rank != 0:
+            return None
+        seed = self.checkpoint.seed(seed) if self.checkpoint else seed
+        return np.random.SeedSequence().entropy if seed is None else seed
 
     def _run_streaming(self, ids, seed):
         acc = MergeAccumulator()
