@@ -88,20 +88,35 @@ class RAAR(IterativeProjection):
 
 
 class DM(IterativeProjection):
-    """Difference map with beta = 1 (Elser, JOSA A 20, 40 (2003)).
+    """Difference map (Elser, JOSA A 20, 40 (2003)), ``beta`` in (0, 1] (default 1).
 
-    ``x <- x + P_M(2 P_S x - x) - P_S x``: one modulus projection per iteration, of
-    ``z = 2 P_S x - x``; then ``y`` on S and ``x + y`` off S. Can be the first node.
+    ``x <- x + beta (P_M f_S(x) - P_S f_M(x))`` with ``f_S(x) = P_S x + (P_S x - x)/beta`` and
+    ``f_M(x) = P_M x - (P_M x - x)/beta``. For beta = 1: ``x <- x + P_M(2 P_S x - x) - P_S x``,
+    one modulus projection, of ``z = 2 P_S x - x``: ``y`` on S, ``x + y`` off S. Otherwise,
+    with ``y2 = P_M f_S(x)`` and ``y1 = P_M x`` (four FFTs): ``beta y2 + (1 - beta) y1`` on S,
+    ``x + beta y2`` off S. Can be the first node.
     """
 
     algorithm = "DM"
-    pre_out = -1.0
 
-    def __init__(self, iteration, support_size, name=None, **options):
-        super().__init__(iteration, support_size, name=name, **options)
+    def __init__(self, iteration, support_size, name=None, beta=1.0, **options):
+        check_range("beta", beta, 0.0, 1.0, low_open=True)
+        super().__init__(iteration, support_size, name=name,
+                         params={"beta": beta} if beta != 1.0 else None, **options)
+        self.beta = float(beta)
+        self.pre_out = -1.0 / self.beta        # f_S(x): x on S, -x / beta off S
 
     def rule(self, settled):
-        return (0.0, 1.0, 1.0, 1.0), -1.0
+        return (0.0, 1.0, 1.0, self.beta), -1.0
+
+    def before_update(self, loop, threshold, last_tie):
+        if self.beta == 1.0:
+            return
+        # on the new support the update takes y = beta y2 + (1 - beta) y1 (then also the
+        # estimate); off it x + beta y2. Both buffers hold N P_M(...), unscaled alike.
+        y1 = loop.modulus_of(loop.x)
+        on = loop.new_support(threshold, last_tie)
+        loop.next_input[on] = self.beta * loop.next_input[on] + (1.0 - self.beta) * y1[on]
 
 
 BUILTIN = [ERA, HIO, DM, RAAR, HPR]

@@ -76,6 +76,13 @@ class IterativeProjection(AlgorithmNode):
         """
         raise NotImplementedError
 
+    def before_update(self, loop, threshold, last_tie):
+        """Hook for algorithms needing more than one modulus projection (default: nothing).
+
+        Called once the new support is chosen and ``loop.next_input`` holds ``N P_M(z)``
+        (unscaled); :meth:`_Loop.modulus_of` and :meth:`_Loop.new_support` help.
+        """
+
     def after_update(self, loop, iteration, iterations):
         """Hook for plugins, called after each iteration's update (default: nothing).
 
@@ -148,6 +155,7 @@ class _Loop:
         for it in range(iterations):
             emod[it] = self._modulus()
             threshold, last_tie = self._select(self._support_size(it))
+            self.node.before_update(self, threshold, last_tie)
             coef, hpr_gamma = self.node.rule(settled)
             econ[it], settled = self._update(threshold, last_tie, coef, hpr_gamma)
             self.node.after_update(self, it, iterations)
@@ -194,6 +202,22 @@ class _Loop:
         union = old + self.support_count - both
         econ = np.sqrt(diff / norm) if norm > 0 else float(diff > 0)
         return econ, (both / union if union else 1.0)
+
+    def modulus_of(self, x):
+        """``N P_M(x)`` (unscaled) through a second FFT pair, with the current background
+        and no background refit; returns the pair's flat buffer."""
+        extra = fft.get_pair(self.shape, self.x.dtype, self.pair.threads, slot=1)
+        np.copyto(extra.flat, x)
+        extra.fft()
+        kernels.modulus_project(extra.flat, self.ws.amp, self.ws.measured, self.bpix,
+                                np.empty_like(self.ratio), np.zeros_like(self.err_part))
+        extra.ifft_unscaled()
+        return extra.flat
+
+    def new_support(self, threshold, last_tie):
+        """The support the coming update will apply, as a flat bool array."""
+        index = np.arange(self.size)
+        return (self.keys > threshold) | ((self.keys == threshold) & (index <= last_tie))
 
     def result_stream(self, stream):
         from prnf_core import Stream

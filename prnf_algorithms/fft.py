@@ -54,6 +54,7 @@ class FFTPair:
     """In-place forward and inverse FFTW plans sharing one aligned buffer ``self.buf``."""
 
     def __init__(self, shape, dtype, threads):
+        self.threads = threads
         self.buf = pyfftw.empty_aligned(shape, dtype=dtype)
         axes = tuple(range(len(shape)))
         flags = (planner_effort(), "FFTW_DESTROY_INPUT")
@@ -70,9 +71,10 @@ class FFTPair:
         self.inverse.execute()
 
 
-def get_pair(shape, dtype, threads):
-    """The cached :class:`FFTPair` for this shape, dtype and thread count (planned once)."""
-    key = (tuple(shape), str(dtype), int(threads))
+def get_pair(shape, dtype, threads, slot=0):
+    """The cached :class:`FFTPair` for this shape, dtype and thread count (planned once);
+    ``slot`` > 0 gives further pairs with buffers of their own (DM with beta != 1 needs two)."""
+    key = (tuple(shape), str(dtype), int(threads), int(slot))
     if key not in _plans:
         load_wisdom()
         _plans[key] = FFTPair(shape, dtype, threads)
