@@ -131,7 +131,7 @@ class _Loop:
         self.x = np.array(stream.x, dtype=cdtype).reshape(-1)
         self.est = self.x.copy()
         self.support = np.array(stream.support, dtype=bool).reshape(-1)
-        self.bg = np.array(stream.background, dtype=rdtype)
+        self.bg = np.array(stream.background, dtype=rdtype)   # refitted in place
         self.score = np.empty(self.size, np.float32)
         self.keys = self.score.view(np.int32)
         self.support_count = self.start_count = int(np.count_nonzero(self.support))
@@ -171,8 +171,7 @@ class _Loop:
                                 self.err_part)
         if self.fit_bg:
             kernels.shell_sums(ws.bins, self.ratio, self.shell_part)
-            mean_ratio = self.shell_part.sum(axis=0) / np.maximum(ws.shell_counts, 1)
-            self.bg = (self.bg * mean_ratio).astype(self.bg.dtype)   # 0 on unmeasured shells
+            kernels.refit_background(self.shell_part, ws.shell_counts, self.bg)
             kernels.expand_shells(ws.bins, self.bg, self.bpix)
         self.pair.ifft_unscaled()
         return np.sqrt(self.err_part.sum() / ws.sum_a2) if ws.sum_a2 > 0 else 0.0

@@ -92,6 +92,17 @@ def shell_sums(bins, ratio, sums_part):
         _shell_sums_chunk(bins[lo:hi], ratio[lo:hi], sums_part[c])
 
 
+@njit(**SERIAL)
+def refit_background(shell_part, shell_counts, bg):
+    """``bg[k] <- bg[k] * (sum over shell k of A/M) / count_k`` in place: the shell mean of the
+    projected background ``(A/M) b`` (0 on shells without measured pixels)."""
+    for k in range(bg.size):
+        total = 0.0
+        for c in range(shell_part.shape[0]):
+            total += shell_part[c, k]
+        bg[k] = bg[k] * total / max(shell_counts[k], 1)
+
+
 @njit(**PARALLEL)
 def expand_shells(bins, per_shell, out):
     """``out[i] = per_shell[bins[i]]``: a radial profile spread over the pixels."""
@@ -166,6 +177,39 @@ def top_bin(hist_part, count):
             return b, count - above
         above += here
     return -1, 0
+
+
+@njit(**SERIAL)
+def exact_threshold(index, key, needed):
+    """Among candidates (ascending ``index``), the ``needed`` largest keys, ties to the lowest
+    indices: returns (threshold key, index of the last tie taken); (-1, -1) for no candidates."""
+    if key.size == 0:
+        return -1, -1
+    if needed >= key.size:
+        return key.min(), index[key.size - 1]
+    kth = np.partition(key, key.size - needed)[key.size - needed]
+    want = needed
+    for v in key:
+        want -= v > kth
+    for j in range(key.size):
+        if key[j] == kth:
+            want -= 1
+            if want == 0:
+                return kth, index[j]
+    return kth, index[key.size - 1]   # not reached: the kth key is among the candidates
+
+
+@njit(**SERIAL)
+def candidates_threshold(cand_index, cand_key, counts, needed, index, key):
+    """:func:`exact_threshold` over the rows of per-chunk candidates (``counts[c]`` in row
+    ``c``), joined in chunk order (so ascending index) into the scratch ``index``/``key``."""
+    j = 0
+    for c in range(counts.size):
+        for k in range(counts[c]):
+            index[j] = cand_index[c, k]
+            key[j] = cand_key[c, k]
+            j += 1
+    return exact_threshold(index[:j], key[:j], needed)
 
 
 @njit(**SERIAL)

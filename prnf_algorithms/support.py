@@ -36,6 +36,8 @@ class Selector:
         self.cand_index = np.empty((nchunks, self.cap + 1), np.int64)   # + overflow slot
         self.cand_key = np.empty((nchunks, self.cap + 1), np.int32)
         self.cand_count = np.zeros(nchunks, np.int64)
+        self.joined_index = np.empty(nchunks * self.cap, np.int64)
+        self.joined_key = np.empty(nchunks * self.cap, np.int32)
         self.hist_part = None
         self.floor = np.int32(np.iinfo(np.int32).max)   # no candidates before a first threshold
 
@@ -54,9 +56,8 @@ class Selector:
         elif total > 2 * count:            # keep the exact step small: about N to 2N candidates
             self.fraction = (1 + self.fraction) / 2
         if not rescored and enough and fits:
-            index = np.concatenate([self.cand_index[c, :n] for c, n in enumerate(counts)])
-            key = np.concatenate([self.cand_key[c, :n] for c, n in enumerate(counts)])
-            result = _exact_threshold(index, key, count)
+            result = kernels.candidates_threshold(self.cand_index, self.cand_key, counts, count,
+                                                  self.joined_index, self.joined_key)
         else:
             if self.hist_part is None:
                 self.hist_part = new_histogram(counts.size)
@@ -82,20 +83,9 @@ def threshold(keys, hist_part, count):
     total = int(per_chunk.sum())
     index, key = np.empty(total, np.int64), np.empty(total, np.int32)
     kernels.gather_bin(keys, np.int32(top), offsets, index, key)
-    return _exact_threshold(index, key, needed)
+    return kernels.exact_threshold(index, key, needed)
 
 
 def select(keys, count, nchunks=1):
     """:func:`threshold` with fresh work arrays (tests, one-off use)."""
     return threshold(keys, new_histogram(nchunks), count)
-
-
-def _exact_threshold(index, key, needed):
-    """Among candidates (ascending index), the ``needed`` largest keys, ties by index."""
-    if needed >= key.size:
-        return (int(key.min()), int(index[-1])) if key.size else (-1, -1)
-    kth = np.partition(key, key.size - needed)[key.size - needed]
-    greater = int(np.count_nonzero(key > kth))
-    ties = np.nonzero(key == kth)[0]
-    last_tie = int(index[ties[needed - greater - 1]])
-    return int(kth), last_tie
