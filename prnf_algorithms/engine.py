@@ -137,7 +137,7 @@ class _Loop:
         self.support_count = self.start_count = int(np.count_nonzero(self.support))
         nchunks = threads
         self.err_part = np.zeros(nchunks)
-        self.shell_part = np.zeros((nchunks, data.n_bins))
+        self.shell_part = np.zeros((4 * nchunks, data.n_bins))   # 4 accumulators per chunk
         self.bpix = np.empty(self.size if self.fit_bg else 0, rdtype)
         self.ratio = np.empty(self.size if self.fit_bg else 0, rdtype)
         if self.fit_bg:

@@ -76,26 +76,35 @@ def modulus_project(F, amp, measured, bpix, ratio, err_part):
 
 @njit(**SERIAL)
 def _shell_sums_chunk(bins, ratio, sums):
-    for i in range(bins.size):
-        sums[bins[i]] += ratio[i]
+    # Four interleaved accumulators: neighbouring pixels usually share a shell, and a single
+    # accumulator would chain every add on the previous one through memory.
+    n = bins.size
+    m = n - n % 4
+    for i in range(0, m, 4):
+        sums[0, bins[i]] += ratio[i]
+        sums[1, bins[i + 1]] += ratio[i + 1]
+        sums[2, bins[i + 2]] += ratio[i + 2]
+        sums[3, bins[i + 3]] += ratio[i + 3]
+    for i in range(m, n):
+        sums[0, bins[i]] += ratio[i]
 
 
 @njit(**PARALLEL)
 def shell_sums(bins, ratio, sums_part):
-    """Per chunk, ``sums_part[c, k] = sum of ratio over shell k``. Since the background is
-    constant on a shell, the projected background ``(A/M) b`` averaged over a shell's measured
-    pixels is ``b_k * sums[k] / count_k``."""
-    n, nchunks = bins.size, sums_part.shape[0]
+    """Per chunk ``c``, the sums of ratio over each shell k, spread over the four rows
+    ``sums_part[4c:4c+4, k]``. Since the background is constant on a shell, the projected
+    background ``(A/M) b`` averaged over a shell's measured pixels is ``b_k * sums[k] / count_k``."""
+    n, nchunks = bins.size, sums_part.shape[0] // 4
     for c in prange(nchunks):
         lo, hi = _bounds(n, nchunks, c)
-        sums_part[c, :] = 0.0
-        _shell_sums_chunk(bins[lo:hi], ratio[lo:hi], sums_part[c])
+        sums_part[4 * c:4 * c + 4, :] = 0.0
+        _shell_sums_chunk(bins[lo:hi], ratio[lo:hi], sums_part[4 * c:4 * c + 4])
 
 
 @njit(**SERIAL)
 def refit_background(shell_part, shell_counts, bg):
-    """``bg[k] <- bg[k] * (sum over shell k of A/M) / count_k`` in place: the shell mean of the
-    projected background ``(A/M) b`` (0 on shells without measured pixels)."""
+    """``bg[k] <- bg[k] * (sum over the rows of shell_part[:, k]) / count_k`` in place: the shell
+    mean of the projected background ``(A/M) b`` (0 on shells without measured pixels)."""
     for k in range(bg.size):
         total = 0.0
         for c in range(shell_part.shape[0]):

@@ -36,7 +36,7 @@ def test_modulus_project_and_background_match_numpy(rng, rdtype, cdtype, tol, fi
     if fit_bg:
         np.testing.assert_allclose(bpix, bg[bins])
         np.testing.assert_allclose(ratio, want_ratio, rtol=tol)
-        sums = np.zeros((nchunks, nbins))
+        sums = np.zeros((4 * nchunks, nbins))
         kernels.shell_sums(bins, ratio, sums)
         counts = np.bincount(bins[measured], minlength=nbins)
         new_bg = bg.copy()
