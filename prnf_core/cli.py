@@ -180,19 +180,16 @@ def cmd_simulate(args):
 def cmd_project(args):
     from . import project
     if args.action in ("new", "use"):
-        dims = 3 if getattr(args, "three_d", False) else 2
-        if args.action == "use":
-            dims = project.Project(args.folder, 2).read().getint("project", "dims")
+        dims = project.project_dims(args.folder) if args.action == "use" else (3 if args.three_d else 2)
         workflow = project.Workflow(dims)
         folder = (workflow.new_project(args.data, args.mask, args.path, args.name)
                   if args.action == "new" else workflow.use_project(args.folder))
         print(f"current project: {folder}")
         return
-    folder = project._recall()
+    folder = project.current_folder()
     if folder is None:
         raise PRNFError("no current project: `prnf project new DATA` or `prnf project use FOLDER`")
-    dims = project.Project(folder, 2).read().getint("project", "dims")
-    workflow = project.Workflow(dims)
+    workflow = project.Workflow(project.project_dims(folder))
     if args.action == "config":
         pairs = dict(item.split("=", 1) for item in args.settings if "=" in item)
         if len(pairs) != len(args.settings):

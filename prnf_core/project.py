@@ -80,11 +80,16 @@ class Project:
         self.config_file = os.path.join(self.folder, "config.ini")
 
     # ------------------------------------------------------------ config
+    def _default(self, key):
+        """The default text of a (section, key) for this dimension (None: not a key here)."""
+        d2, d3, _ = KEYS[key]
+        return d2 if self.dims == 2 else d3
+
     def defaults(self):
         parser = configparser.ConfigParser()
         parser.optionxform = str
-        for (section, key), (d2, d3, _) in KEYS.items():
-            value = d2 if self.dims == 2 else d3
+        for section, key in KEYS:
+            value = self._default((section, key))
             if value is not None:
                 parser.setdefault(section, {})
                 parser[section][key] = value
@@ -108,8 +113,7 @@ class Project:
     def configure(self, params):
         """Set ``{'section|key': value}`` entries; unknown keys are refused with the valid ones."""
         parser = self.read()
-        allowed = {f"{s}|{k}" for (s, k), (d2, d3, _) in KEYS.items()
-                   if (d2 if self.dims == 2 else d3) is not None}
+        allowed = {f"{s}|{k}" for s, k in KEYS if self._default((s, k)) is not None}
         for name, value in params.items():
             if name not in allowed:
                 raise ConfigError(f"unknown project key {name!r}; valid keys: {sorted(allowed)}")
@@ -300,7 +304,7 @@ class Workflow:
 
     def use_project(self, project_path):
         project = Project(project_path, self.dims)
-        dims = int(project.read()["project"]["dims"])
+        dims = project_dims(project_path)
         if dims != self.dims:
             raise ConfigError(f"'{project_path}' is a {dims}D project; use phase{dims}d")
         self.current = project
@@ -309,7 +313,7 @@ class Workflow:
 
     def _project(self):
         if self.current is None:
-            folder = _recall()
+            folder = current_folder()
             if folder is None:
                 raise ConfigError("no current project: call new_project(...) or use_project(path)")
             self.use_project(folder)
@@ -334,7 +338,13 @@ def _remember(folder):
         pass
 
 
-def _recall():
+def project_dims(folder):
+    """2 or 3: the dimension a project folder was created for."""
+    return Project(folder, 2).read().getint("project", "dims")
+
+
+def current_folder():
+    """The project folder last created or used (from the shell or Python), or None."""
     try:
         with open(_state_file()) as f:
             folder = f.read().strip()
