@@ -6,7 +6,6 @@ own mpiexec, from the ``mpich`` wheel) and prints both throughputs and their rat
 """
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,7 +45,8 @@ def main():
     args = p.parse_args()
     if args.worker:
         return worker(args)
-    mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+    from prnf_core.parallel import mpiexec_path
+    mpiexec = mpiexec_path()
     rates = {}
     for ranks in (1, 2):
         cmd = [mpiexec, "-n", str(ranks), sys.executable, os.path.abspath(__file__), "--worker",

@@ -7,6 +7,8 @@ bcast, Reduce (sums of arrays, constant memory on the root) and gather (small li
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 
 import numpy as np
 
@@ -98,3 +100,10 @@ def default_threads(comm):
     if env:
         return max(1, int(env))
     return max(1, available_cores() // max(1, comm.ranks_on_node()))
+
+
+def mpiexec_path():
+    """The ``mpiexec`` of this environment (the ``mpich`` wheel puts it beside the Python
+    executable), else the one on PATH, else None."""
+    return (shutil.which("mpiexec", path=os.path.dirname(sys.executable))
+            or shutil.which("mpiexec"))

@@ -12,7 +12,6 @@ import inspect
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from .errors import ConfigError, PluginError
 from .fileutil import atomic_write, cache_dir
+from .parallel import mpiexec_path
 
 #: (section, key) -> (default 2D, default 3D, meaning).
 KEYS = {
@@ -189,18 +189,24 @@ class Project:
                "--repeat", str(repeats), "--out", self.path("result.h5"),
                "--plot", self.path("result.png"), "--checkpoint", self.path("checkpoint.h5")]
         if num_proc > 1:
-            mpiexec = (shutil.which("mpiexec", path=os.path.dirname(sys.executable))
-                       or shutil.which("mpiexec") or "mpiexec")
-            cmd = [mpiexec, "-n", str(num_proc)] + cmd
+            cmd = [mpiexec_path() or "mpiexec", "-n", str(num_proc)] + cmd
         return cmd
 
     def path(self, name):
         return os.path.join(self.folder, name)
 
     def prepare_run(self):
+        """Write model.json; a checkpoint of another network is stale and removed (the
+        runner would refuse it), one of the same network lets the run resume."""
         from .phexec import Runner
         inputs, output = self.network()
-        Runner(inputs, output).dump_model(self.path("model.json"))
+        model = self.path("model.json")
+        old = _read_bytes(model)
+        Runner(inputs, output).dump_model(model)
+        if old is not None and _structure(old) != _structure(_read_bytes(model)):
+            for name in os.listdir(self.folder):
+                if name.startswith("checkpoint.") and name.endswith(".h5"):
+                    os.remove(self.path(name))
 
     def run(self, num_proc=1, nohup=False, cluster=False):
         if not isinstance(num_proc, int) or num_proc < 1:
@@ -210,9 +216,9 @@ class Project:
         if cluster:
             return self.write_job_script(cmd, num_proc)
         if nohup:
-            log = open(self.path("run.log"), "ab")
-            return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder,
-                                    start_new_session=True, stdin=subprocess.DEVNULL)
+            with open(self.path("run.log"), "ab") as log:   # the child keeps its own copy
+                return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder,
+                                        start_new_session=True, stdin=subprocess.DEVNULL)
         result = subprocess.run(cmd, cwd=self.folder)
         if result.returncode != 0:
             raise ConfigError(f"the project run failed (exit {result.returncode}); see the messages above")
@@ -234,6 +240,21 @@ class Project:
             ""])
         atomic_write(self.path("job.slurm"), script.encode())
         return self.path("job.slurm")
+
+
+def _read_bytes(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _structure(model_json):
+    """A model file's network (checkpoint fingerprint), without its data and metadata."""
+    import json
+    from .checkpoint import fingerprint
+    return fingerprint(json.loads(model_json), None)
 
 
 def _extra_parameters(cls, settings):

@@ -1,6 +1,5 @@
 """MPI: 2 ranks under mpiexec give the 1-rank result, failures stop every rank, memory is flat."""
 import os
-import shutil
 import subprocess
 import sys
 import tracemalloc
@@ -10,12 +9,13 @@ import pytest
 
 from prnf_core import Runner, phmodel
 from prnf_core.merge import MergeAccumulator
+from prnf_core.parallel import mpiexec_path
 from prnf_core.stream import Stream
 
 from helpers import config, write_pattern
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+MPIEXEC = mpiexec_path()
 needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec (pip install '.[mpi]')")
 
 

@@ -47,6 +47,10 @@ def test_new_config_run_read_2d(tmp_path, data):
         assert f["modulus_error"].shape == (70,) and f.attrs["merged"] == 2
     assert os.path.getsize(tmp_path / "p2" / "result.png") > 10000
     assert os.path.isfile(tmp_path / "p2" / "model.json")
+    # a changed schedule makes the old checkpoint stale: the rerun starts afresh, not refuses
+    phase2d.config_project({"phasing|iters": "30HIO 10ERA"})
+    with h5py.File(phase2d.run_project(num_proc=1)) as f:
+        assert f["modulus_error"].shape == (40,)
 
 
 @needs_mpi
