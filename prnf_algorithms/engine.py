@@ -205,18 +205,22 @@ class _Loop:
     def modulus_of(self, x):
         """``N P_M(x)`` (unscaled) through a second FFT pair, with the current background
         and no background refit; returns the pair's flat buffer."""
-        extra = fft.get_pair(self.shape, self.x.dtype, self.pair.threads, slot=1)
+        if not hasattr(self, "_extra"):   # made once, on the first call (DM with beta != 1)
+            self._extra = (fft.get_pair(self.shape, self.x.dtype, self.pair.threads, slot=1),
+                           np.empty_like(self.ratio), np.zeros_like(self.err_part))
+        extra, ratio, err_part = self._extra
         np.copyto(extra.flat, x)
         extra.fft()
-        kernels.modulus_project(extra.flat, self.ws.amp, self.ws.measured, self.bpix,
-                                np.empty_like(self.ratio), np.zeros_like(self.err_part))
+        kernels.modulus_project(extra.flat, self.ws.amp, self.ws.measured, self.bpix, ratio, err_part)
         extra.ifft_unscaled()
         return extra.flat
 
     def new_support(self, threshold, last_tie):
         """The support the coming update will apply, as a flat bool array."""
-        index = np.arange(self.size)
-        return (self.keys > threshold) | ((self.keys == threshold) & (index <= last_tie))
+        # the update kernel's own rule, written out once more for hooks that need it beforehand
+        tie = self.keys == threshold
+        tie[last_tie + 1:] = False
+        return (self.keys > threshold) | tie
 
     def result_stream(self, stream):
         from prnf_core import Stream
