@@ -2,7 +2,8 @@
 
 Prints ms/iteration and ratios for 2D 512x512 and 3D 128^3, single precision, all cores:
 - floor: FFTW forward + inverse, in place, the same plans the algorithms use;
-- each algorithm: a node's iteration loop (FFTs + fused Numba kernels), ratio to the floor;
+- each algorithm: an iteration of a node's loop in steady state (FFT halves + the fused Numba
+  kernels; the loop's arrays made once, as in a long run), ratio to the floor;
 - numpy: the same HIO iteration written plainly with numpy.fft, ratio to the floor.
 
 Usage: python benchmarks/bench_iteration.py [--quick] [--threads T]
@@ -13,7 +14,7 @@ import time
 
 import numpy as np
 
-from prnf_algorithms import _threads, fft  # noqa: F401  (thread environment first)
+from prnf_algorithms import _threads, engine, fft  # noqa: F401  (thread environment first)
 from prnf_core import RunContext, phmodel
 from prnf_core.data import check_config, prepare
 from prnf_core.nodes import pInput
@@ -71,7 +72,8 @@ def case(shape, threads, repeats, iterations, only=None):
     for name, node in algos.items():
         if only and name not in only:
             continue
-        ms = best_of(lambda node=node: node.iterate(stream, ctx), repeats, 1) / iterations
+        loop = engine._Loop(node, stream, ctx)
+        ms = best_of(lambda loop=loop: loop.run(iterations), repeats, 1) / iterations
         rows.append((name, ms))
     if not only:
         x = stream.x.astype(np.complex64)

@@ -17,26 +17,27 @@ from . import _threads, fft, kernels, support
 
 
 class _Workspace:
-    """Per (data, precision) arrays: flat amplitude, mask, shells; reused by every node."""
+    """Per (data, precision) arrays, reused by every node: amplitude, mask and shells in the
+    block order of the column pass, the fixed support as ``(n0, R)``."""
 
-    def __init__(self, data, rdtype):
-        self.amp = np.ascontiguousarray(data.amplitude, dtype=rdtype).reshape(-1)
-        self.measured = np.ascontiguousarray(data.measured).reshape(-1)
+    def __init__(self, data, rdtype, split):
+        self.amp = split.blocked(np.asarray(data.amplitude, dtype=rdtype))
+        self.measured = split.blocked(data.measured)
         # unsigned shells: no negative-index wrap-around checks in the kernels
-        self.bins = np.ascontiguousarray(data.radial_bins, dtype=np.uint16 if data.n_bins < 65536
-                                         else np.uint32).reshape(-1)
+        self.bins = split.blocked(data.radial_bins.astype(np.uint16 if data.n_bins < 65536
+                                                         else np.uint32))
         self.shell_counts = np.bincount(self.bins[self.measured], minlength=data.n_bins)
         self.sum_a2 = float(np.sum(self.amp.astype(np.float64) ** 2))
         fixed = data.fixed_support if data.fixed_support is not None else np.ones(data.shape, bool)
-        self.eligible = np.ascontiguousarray(fixed).reshape(-1)
+        self.eligible = np.ascontiguousarray(fixed).reshape(data.shape[0], -1)
         self.n_eligible = int(np.count_nonzero(self.eligible))
 
 
-def workspace(data, rdtype):
+def workspace(data, rdtype, split):
     cache = data.__dict__.setdefault("_workspaces", {})
     key = np.dtype(rdtype).str
     if key not in cache:
-        cache[key] = _Workspace(data, rdtype)
+        cache[key] = _Workspace(data, rdtype, split)
     return cache[key]
 
 
@@ -113,68 +114,80 @@ class IterativeProjection(AlgorithmNode):
 
 
 class _Loop:
-    """State of one node's run: arrays, plans and work buffers, then the iterations."""
+    """State of one node's run: arrays, plans and work buffers, then the iterations.
 
-    @property
-    def next_input(self):
-        return self.pair.flat
+    Per iteration: column FFTs with the modulus projection between them, slab inverse FFTs
+    with the shrinkwrap score, the support selection, then the update with the next
+    iteration's slab FFTs (after the node's ``after_update`` hook when it has one).
+    """
 
     def __init__(self, node, stream, ctx):
         self.node, self.ctx = node, ctx
-        threads = _threads.configure(ctx.threads or 1)
+        self.nchunks = _threads.configure(ctx.threads or 1)
         cdtype, rdtype = ctx.complex_dtype, ctx.real_dtype
         data = stream.data
-        self.ws = workspace(data, rdtype)
-        self.pair = fft.get_pair(data.shape, cdtype, threads)
+        self.split = fft.get_split(data.shape, cdtype)
+        self.ws = workspace(data, rdtype, self.split)
+        self.execute = self.split.execute
         self.shape, self.size = data.shape, int(np.prod(data.shape))
-        self.fit_bg = data.background
+        self.rows = (data.shape[0], self.size // data.shape[0])
+        self.hooked = type(node).after_update is not IterativeProjection.after_update
         self.x = np.array(stream.x, dtype=cdtype).reshape(-1)
         self.est = self.x.copy()
         self.support = np.array(stream.support, dtype=bool).reshape(-1)
-        self.bg = np.array(stream.background, dtype=rdtype)   # refitted in place
+        self.bg = np.array(stream.background if data.background else [], dtype=rdtype)
         self.score = np.empty(self.size, np.float32)
-        self.keys = self.score.view(np.int32)
         self.support_count = self.start_count = int(np.count_nonzero(self.support))
-        nchunks = threads
-        self.err_part = np.zeros(nchunks)
-        self.shell_part = np.zeros((4 * nchunks, data.n_bins))   # 4 accumulators per chunk
-        self.bpix = np.empty(self.size if self.fit_bg else 0, rdtype)
-        self.ratio = np.empty(self.size if self.fit_bg else 0, rdtype)
-        if self.fit_bg:
-            kernels.expand_shells(self.ws.bins, self.bg, self.bpix)
-        self.sums_part = np.zeros((nchunks, 3))
-        self.selector = support.Selector(self.size, nchunks, node.params["support_size"])
+        self.err_part = np.zeros(self.nchunks)
+        self.shell_part = np.zeros((kernels.SHELL_ROWS * self.nchunks, data.n_bins))
+        self.sums_part = np.zeros((self.nchunks, 3))
+        self.selector = support.Selector(self.size, self.nchunks, node.params["support_size"])
         self.rdtype = rdtype
         self.scale = rdtype(1.0 / self.size)
         self.pre_out = rdtype(node.pre_out)
-        np.copyto(self.pair.flat, np.where(self.support, self.x, self.pre_out * self.x))
+        self.buf = fft.aligned_empty(self.rows, cdtype)
+        self.scratch = self.split.scratch(self.nchunks)
+        self.next_input = self.buf.reshape(-1)
+        np.copyto(self.next_input, np.where(self.support, self.x, self.pre_out * self.x))
+
+    def rows_of(self, flat):
+        return flat.reshape(self.rows)
 
     def run(self, iterations):
         emod, econ = np.zeros(iterations), np.zeros(iterations)
         settled = 0.0
+        self._slab_forward(self.buf)
         for it in range(iterations):
-            emod[it] = self._modulus()
+            emod[it] = self._modulus(self.buf, self.err_part, self.shell_part)
+            if self.fit_bg:
+                kernels.refit_background(self.shell_part, self.ws.shell_counts, self.bg)
             threshold, last_tie = self._select(self._support_size(it))
             self.node.before_update(self, threshold, last_tie)
             coef, hpr_gamma = self.node.rule(settled)
-            econ[it], settled = self._update(threshold, last_tie, coef, hpr_gamma)
+            more = it + 1 < iterations
+            econ[it], settled = self._update(threshold, last_tie, coef, hpr_gamma,
+                                             forward=more and not self.hooked)
             self.node.after_update(self, it, iterations)
+            if more and self.hooked:
+                self._slab_forward(self.buf)
             if (it + 1) % 50 == 0 or it + 1 == iterations:
                 self.ctx.report(self.node, it + 1, iterations, emod[it])
         return emod, econ
 
-    def _modulus(self):
-        """FFT, modulus projection (background, eMod), inverse FFT: buffer holds N * P_M z."""
+    @property
+    def fit_bg(self):
+        return self.bg.size > 0
+
+    def _slab_forward(self, buf):
+        kernels.slabs_fft(self.execute, self.split.slab_forward, buf, self.nchunks)
+
+    def _modulus(self, buf, err_part, shell_part):
+        """Column FFTs around the modulus projection (background, eMod): ``buf`` must hold the
+        slab FFTs of ``z``; afterwards it holds the slab FFTs of ``N P_M z``. Returns eMod."""
         ws = self.ws
-        self.pair.fft()
-        kernels.modulus_project(self.pair.flat, ws.amp, ws.measured, self.bpix, self.ratio,
-                                self.err_part)
-        if self.fit_bg:
-            kernels.shell_sums(ws.bins, self.ratio, self.shell_part)
-            kernels.refit_background(self.shell_part, ws.shell_counts, self.bg)
-            kernels.expand_shells(ws.bins, self.bg, self.bpix)
-        self.pair.ifft_unscaled()
-        return np.sqrt(self.err_part.sum() / ws.sum_a2) if ws.sum_a2 > 0 else 0.0
+        kernels.columns_modulus(self.execute, self.split.plans, buf, ws.amp, ws.measured,
+                                ws.bins, self.bg, self.scratch, err_part, shell_part)
+        return np.sqrt(err_part.sum() / ws.sum_a2) if ws.sum_a2 > 0 else 0.0
 
     def _support_size(self, it):
         target = self.node.params["support_size"]
@@ -184,18 +197,23 @@ class _Loop:
         return int(round(target + (self.start_count - target) * (1 - it / ramp)))
 
     def _select(self, count):
-        """Shrinkwrap: the ``count`` pixels of largest |y|^2 within the fixed support."""
-        self.selector.score(self.pair.flat, self.scale, self.ws.eligible, self.score)
+        """Slab inverse FFTs (the buffer then holds ``N P_M z``) with the shrinkwrap score,
+        then the ``count`` pixels of largest |y|^2 within the fixed support."""
+        self.selector.score(self.buf, self.scale, self.ws.eligible, self.rows_of(self.score),
+                            plan=self.split.slab_inverse, execute=self.execute)
         rescored = self.node.refine_score(self.score.reshape(self.shape))
         self.count = count
-        return self.selector.threshold(self.keys, count, rescored)
+        return self.selector.threshold(self.score.view(np.int32), count, rescored)
 
-    def _update(self, threshold, last_tie, coef, hpr_gamma):
+    def _update(self, threshold, last_tie, coef, hpr_gamma, forward):
         old = self.support_count
-        kernels.update(self.x, self.pair.flat, self.keys, np.int32(threshold), last_tie,
-                       self.scale, np.asarray(coef, dtype=self.rdtype), float(hpr_gamma),
-                       self.node.constraint, self.node.feedback_on_violation, self.pre_out,
-                       self.support, self.est, self.sums_part)
+        rows = self.rows_of
+        kernels.update_slabs(self.execute, self.split.slab_forward if forward else 0,
+                             rows(self.x), self.buf, rows(self.score.view(np.int32)),
+                             np.int32(threshold), last_tie, self.scale,
+                             np.asarray(coef, dtype=self.rdtype), float(hpr_gamma),
+                             self.node.constraint, self.node.feedback_on_violation, self.pre_out,
+                             rows(self.support), rows(self.est), self.sums_part)
         diff, norm, both = self.sums_part.sum(axis=0)
         self.support_count = min(self.count, self.ws.n_eligible)
         union = old + self.support_count - both
@@ -203,27 +221,29 @@ class _Loop:
         return econ, (both / union if union else 1.0)
 
     def modulus_of(self, x):
-        """``N P_M(x)`` (unscaled) through a second FFT pair, with the current background
-        and no background refit; returns the pair's flat buffer."""
+        """``N P_M(x)`` (unscaled) through a second buffer, with the current background and
+        no background refit; returns the buffer, flat."""
         if not hasattr(self, "_extra"):   # made once, on the first call (DM with beta != 1)
-            self._extra = (fft.get_pair(self.shape, self.x.dtype, self.pair.threads, slot=1),
-                           np.empty_like(self.ratio), np.zeros_like(self.err_part))
-        extra, ratio, err_part = self._extra
-        np.copyto(extra.flat, x)
-        extra.fft()
-        kernels.modulus_project(extra.flat, self.ws.amp, self.ws.measured, self.bpix, ratio, err_part)
-        extra.ifft_unscaled()
-        return extra.flat
+            self._extra = (fft.aligned_empty(self.rows, self.buf.dtype),
+                           np.zeros_like(self.err_part), np.zeros_like(self.shell_part))
+        buf, err_part, shell_part = self._extra
+        np.copyto(buf.reshape(-1), x)
+        self._slab_forward(buf)
+        self._modulus(buf, err_part, shell_part)
+        kernels.slabs_fft(self.execute, self.split.slab_inverse, buf, self.nchunks)
+        return buf.reshape(-1)
 
     def new_support(self, threshold, last_tie):
         """The support the coming update will apply, as a flat bool array."""
         # the update kernel's own rule, written out once more for hooks that need it beforehand
-        tie = self.keys == threshold
+        keys = self.score.view(np.int32)
+        tie = keys == threshold
         tie[last_tie + 1:] = False
-        return (self.keys > threshold) | tie
+        return (keys > threshold) | tie
 
     def result_stream(self, stream):
         from prnf_core import Stream
+        bg = self.bg.copy() if self.fit_bg else np.array(stream.background, copy=True)
         return Stream(data=stream.data, x=self.est.reshape(self.shape).copy(),
-                      support=self.support.reshape(self.shape).copy(), background=self.bg.copy(),
+                      support=self.support.reshape(self.shape).copy(), background=bg,
                       emod=stream.emod, econ=stream.econ, path=list(stream.path))

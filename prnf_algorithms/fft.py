@@ -1,4 +1,11 @@
-"""FFTW plans through pyfftw: made once per (shape, dtype, threads), reused, wisdom on disk.
+"""FFTW through pyfftw: plans made once per shape and dtype, reused, wisdom kept on disk.
+
+Two ways in. :class:`FFTPair` is pyfftw's whole-array in-place transform pair (the benchmark's
+floor). :class:`SplitPlans` holds FFTW plans for the two halves of an n-d transform, called
+from Numba kernels through FFTW's C interface (the very library pyfftw loaded, so plans and
+wisdom are shared): an n-d FFT is the (n-1)-d FFT of every slab ``x[i]`` followed by the 1-D
+FFT along axis 0, and the iteration does its own work on a slab or a block of columns while
+it is still in cache (see ``kernels.py``).
 
 Forward is unnormalised and the inverse is *not* scaled by 1/N here: the algorithms fold
 that scale into the update kernel, saving a pass over the array.
@@ -6,9 +13,14 @@ that scale into the update kernel, saving a pass over the array.
 from __future__ import annotations
 
 import base64
+import ctypes
+import ctypes.util
+import glob
 import json
 import logging
 import os
+
+import numpy as np
 
 from . import _threads  # noqa: F401  (thread environment before pyfftw loads its OpenMP)
 import pyfftw
@@ -80,3 +92,134 @@ def get_pair(shape, dtype, threads, slot=0):
         _plans[key] = FFTPair(shape, dtype, threads)
         save_wisdom()
     return _plans[key]
+
+
+# --------------------------------------------------------------------- FFTW's C interface
+_EFFORT_FLAGS = {"FFTW_MEASURE": 0, "FFTW_EXHAUSTIVE": 1 << 3, "FFTW_PATIENT": 1 << 5,
+                 "FFTW_ESTIMATE": 1 << 6}
+_UNALIGNED = 1 << 1
+_BLOCK_BYTES = 1 << 17       # a block of columns (all of axis 0) fits in L2 with room to spare
+_libraries = {}
+
+
+def _open(name):
+    """FFTW library ``name`` as pyfftw loaded it: bundled beside it (wheels), else the system's."""
+    here = os.path.dirname(pyfftw.__file__)
+    patterns = (os.path.join(here + ".libs", f"lib{name}-*.so*"),     # Linux wheels
+                os.path.join(here, ".dylibs", f"lib{name}.*dylib"),   # macOS wheels
+                os.path.join(here, f"lib{name}*.dll"))                # Windows wheels
+    found = [path for pattern in patterns for path in sorted(glob.glob(pattern))]
+    path = found[0] if found else ctypes.util.find_library(name)
+    if path is None:
+        raise ImportError(f"FFTW library lib{name} not found beside pyfftw ({here}) nor on the "
+                          f"system; reinstall pyfftw from a wheel: pip install --force-reinstall pyfftw")
+    return ctypes.CDLL(path)
+
+
+class _Library:
+    """Plan, execute and thread-count functions of one FFTW precision."""
+
+    def __init__(self, dtype):
+        single = np.dtype(dtype) == np.complex64
+        name, prefix = ("fftw3f", "fftwf_") if single else ("fftw3", "fftw_")
+        lib = _open(name)
+        self.execute = getattr(lib, prefix + "execute_dft")
+        self.execute.argtypes, self.execute.restype = [ctypes.c_void_p] * 3, None
+        self.plan_many = getattr(lib, prefix + "plan_many_dft")
+        c_int, c_ptr = ctypes.c_int, ctypes.c_void_p
+        self.plan_many.argtypes = [c_int, ctypes.POINTER(c_int), c_int, c_ptr, c_ptr, c_int, c_int,
+                                   c_ptr, c_ptr, c_int, c_int, c_int, ctypes.c_uint]
+        self.plan_many.restype = c_ptr
+        try:    # pyfftw sets its thread count before each of its plans; ours are single-threaded
+            self.plan_with_nthreads = getattr(_open(name + "_omp"), prefix + "plan_with_nthreads")
+        except (ImportError, OSError, AttributeError):
+            self.plan_with_nthreads = lambda n: None
+
+
+def library(dtype):
+    key = np.dtype(dtype).str
+    if key not in _libraries:
+        _libraries[key] = _Library(dtype)
+    return _libraries[key]
+
+
+def aligned_empty(shape, dtype):
+    """An array aligned as the split plans expect (64 bytes)."""
+    return pyfftw.empty_aligned(shape, dtype=dtype, n=64)
+
+
+class SplitPlans:
+    """Single-threaded FFTW plans for the halves of an n-d transform of ``shape``, in place.
+
+    The array is viewed as ``(n0, R)`` with ``R = prod(shape[1:])``. ``plans`` holds the
+    addresses of: slab forward, slab inverse (the (n-1)-d transform of one row of ``R``), then
+    forward and inverse 1-D transforms along axis 0 of a block of columns copied to a
+    contiguous scratch block ``(n0, w)`` (``w = width`` columns, then the same for the
+    narrower last block). The copy matters: in place, a block's rows sit a power of two apart
+    and evict each other from the cache between the transform and the work on it. Per-pixel
+    inputs of that work are stored in the same block order (:meth:`blocked`), so it runs as
+    one contiguous loop per block. Kernels run the plans with
+    ``execute(plan, in, out)``, which FFTW allows from any thread; 0 means "no transform".
+    """
+
+    def __init__(self, shape, dtype):
+        lib = library(dtype)
+        self.execute, self.dtype = lib.execute, np.dtype(dtype)
+        itemsize = self.dtype.itemsize
+        n0, rest = int(shape[0]), int(np.prod(shape[1:]))
+        width = max(1, min(rest, _BLOCK_BYTES // (n0 * itemsize)))
+        self.n0, self.width = n0, width - width % 8 if width >= 8 else width
+        last = rest - (-(-rest // self.width) - 1) * self.width
+        effort = _EFFORT_FLAGS.get(planner_effort(), 0)
+        load_wisdom()
+        lib.plan_with_nthreads(1)
+
+        def plan(dims, howmany, stride, dist, sign, row_bytes):
+            scratch = aligned_empty(n0 * max(rest, self.width), dtype)   # planning may overwrite it
+            flags = effort | (0 if row_bytes % 64 == 0 else _UNALIGNED)  # offsets the kernels use
+            dims = (ctypes.c_int * len(dims))(*dims)
+            address = lib.plan_many(len(dims), dims, howmany, scratch.ctypes.data, None, stride,
+                                    dist, scratch.ctypes.data, None, stride, dist, sign, flags)
+            if not address:
+                raise RuntimeError(f"FFTW could not plan a transform of shape {tuple(shape)}")
+            return address
+
+        slab, block = rest * itemsize, n0 * self.width * itemsize
+        self.plans = np.array([plan(list(shape[1:]), 1, 1, rest, -1, slab),
+                               plan(list(shape[1:]), 1, 1, rest, 1, slab),
+                               plan([n0], self.width, self.width, 1, -1, block),
+                               plan([n0], self.width, self.width, 1, 1, block),
+                               plan([n0], last, last, 1, -1, block),
+                               plan([n0], last, last, 1, 1, block)], np.uint64)
+        self.rest = rest
+        save_wisdom()
+
+    @property
+    def slab_forward(self):
+        return self.plans[0]
+
+    @property
+    def slab_inverse(self):
+        return self.plans[1]
+
+    def scratch(self, nchunks):
+        """Per-chunk scratch blocks for :func:`kernels.columns_modulus`."""
+        return aligned_empty((nchunks, self.n0 * self.width), self.dtype)
+
+    def blocked(self, array):
+        """``array`` (of the transform's shape) in block order: the ``(n0, w)`` blocks of
+        columns, one after the other, each row-major (block ``b`` starts at ``n0 * b * width``)."""
+        rows = np.reshape(array, (self.n0, self.rest))
+        return np.concatenate([rows[:, j:j + self.width].ravel()
+                               for j in range(0, self.rest, self.width)])
+
+
+_split = {}
+
+
+def get_split(shape, dtype):
+    """The cached :class:`SplitPlans` for this shape and dtype (planned once per process)."""
+    key = (tuple(int(n) for n in shape), np.dtype(dtype).str)
+    if key not in _split:
+        _split[key] = SplitPlans(shape, dtype)
+    return _split[key]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels
+from . import fft, kernels
 
 BINS = 1 << 15   # top 16 bits of a non-negative int32
 
@@ -22,7 +22,7 @@ def new_histogram(nchunks):
 class Selector:
     """Exact top-N selection that usually costs nothing beyond the score pass.
 
-    The score pass (:func:`kernels.shrinkwrap_score`) already collects every pixel whose score
+    The score pass (:meth:`score`) already collects every pixel whose score
     is above a floor, a fraction of the last threshold (scores move slowly from one iteration
     to the next). When at least ``count`` pixels cleared the floor and all fitted in the
     candidate buffers, the exact threshold comes from those candidates alone; otherwise
@@ -41,9 +41,13 @@ class Selector:
         self.hist_part = None
         self.floor = np.int32(np.iinfo(np.int32).max)   # no candidates before a first threshold
 
-    def score(self, y, scale, eligible, score):
-        kernels.shrinkwrap_score(y, scale, eligible, score, self.floor, self.cand_index,
-                                 self.cand_key, self.cand_count)
+    def score(self, y, scale, eligible, score, plan=0, execute=None):
+        """Run ``plan`` (0: none) on each slab of ``y``, then score it and collect candidates
+        (:func:`kernels.score_slabs`; arrays are 2-D views ``(n0, R)``)."""
+        execute = execute or fft.library(y.dtype).execute
+        kernels.score_slabs(execute, plan, y.view(np.finfo(y.dtype).dtype),
+                            scale, eligible, score, self.floor, self.cand_index, self.cand_key,
+                            self.cand_count)
 
     def threshold(self, keys, count, rescored=False):
         """(threshold, last_tie): ``key > threshold or (key == threshold and index <=

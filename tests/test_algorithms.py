@@ -87,11 +87,12 @@ def test_recovers_simulated_2d_object(tmp_path, algo, needed):
     assert sum(e < 0.01 for e in errors) >= needed, np.round(errors, 3)
 
 
-@pytest.mark.parametrize("algo", ["DM", "RAAR"])
-def test_recovers_simulated_3d_object(tmp_path, algo):
-    """24^3 volume, same conditions; measured 5 of 6 starts for both."""
-    errors = recovery(tmp_path, algo, starts=6, shape=(24, 24, 24), radius=4, iterations=200)
-    assert sum(e < 0.02 for e in errors) >= 4, np.round(errors, 3)
+@pytest.mark.parametrize("algo,needed", [("DM", 5), ("RAAR", 3)])
+def test_recovers_simulated_3d_object(tmp_path, algo, needed):
+    """24^3 volume, same conditions; measured over 16 starts: DM 14-15, RAAR 11-12 (the range
+    is over FFT decompositions: rounding differences send a start into another basin)."""
+    errors = recovery(tmp_path, algo, starts=8, shape=(24, 24, 24), radius=4, iterations=200)
+    assert sum(e < 0.02 for e in errors) >= needed, np.round(errors, 3)
 
 
 def test_raar_is_not_era_after_one_iteration(tmp_path):
@@ -149,12 +150,29 @@ def test_support_larger_than_array_is_named(tmp_path):
 
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))
 def test_fft_count_per_iteration(tmp_path, algo, monkeypatch):
-    """Exactly two FFTs per iteration (DM with beta != 1: four); errors reuse them."""
+    """Exactly one forward and one inverse n-d FFT per iteration (DM with beta != 1: two
+    each), counted as the FFTW executions of each half: every slab and every block of
+    columns transformed once per FFT. Errors reuse them."""
+    import ctypes
     from prnf_algorithms import fft
-    calls = []
-    monkeypatch.setattr(fft.FFTPair, "fft", lambda self: calls.append(1) or self.forward.execute())
-    monkeypatch.setattr(fft.FFTPair, "ifft_unscaled", lambda self: calls.append(1) or self.inverse.execute())
     pattern, mask, _ = write_pattern(tmp_path)
+    shape = np.load(pattern).shape
+    split = fft.get_split(shape, np.complex64)
+    calls, execute = [], split.execute
+
+    def counting(plan, data_in, data_out):
+        calls.append(plan)
+        execute(plan, data_in, data_out)
+
+    callback = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 3)(counting)
+    monkeypatch.setattr(split, "execute", callback)
     inp = phmodel.pInput(config(pattern, mask, background=True))
-    Runner([inp], phmodel.pOutput().after(ALGORITHMS[algo](7, size=60).after(inp))).run_once(0, 1)
-    assert len(calls) == 7 * (4 if algo == "DM-beta" else 2)
+    iterations, per = 7, (2 if algo == "DM-beta" else 1)
+    Runner([inp], phmodel.pOutput().after(ALGORITHMS[algo](iterations, size=60).after(inp))).run_once(0, 1)
+    slab_f, slab_i, col_f, col_i, narrow_f, narrow_i = (calls.count(int(p)) for p in split.plans)
+    count = {"slab forward": slab_f, "slab inverse": slab_i,       # narrow: the last block's plans
+             "columns forward": col_f + narrow_f, "columns inverse": col_i + narrow_i}
+    blocks = -(-int(np.prod(shape[1:])) // split.width)
+    n = iterations * per
+    assert count == {"slab forward": n * shape[0], "slab inverse": n * shape[0],
+                     "columns forward": n * blocks, "columns inverse": n * blocks}
