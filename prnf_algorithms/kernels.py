@@ -49,8 +49,9 @@ def slabs_fft(execute, plan, buf, nchunks):
 # --------------------------------------------------------------------- modulus projection
 @njit(**SERIAL)
 def _modulus_segment(F, amp, measured, bpix, ratio):
-    # Written branch-free on the real view, accumulating in the working precision (a segment
-    # is short), so that square root and division vectorise: they bound this loop.
+    # Written branch-free on the real view, accumulating in the working precision (a block
+    # holds at most 32768 pixels; the driver sums blocks in float64), so that square root
+    # and division vectorise: they bound this loop.
     v = F.view(amp.dtype)
     zero = amp[0] - amp[0]
     tiny = np.finfo(amp.dtype).tiny
@@ -99,6 +100,8 @@ def columns_modulus(execute, plans, buf, amp, measured, bins, bg, scratch, err_p
     :func:`refit_background`). ``plans`` and ``scratch`` (one block per chunk) come from
     :class:`fft.SplitPlans`.
     """
+    if 2 * amp.itemsize != buf.itemsize or scratch.itemsize != buf.itemsize:
+        raise ValueError("columns_modulus: amp must be the real type of buf and scratch")
     n0, rest = buf.shape
     nchunks = err_part.size
     width = scratch.shape[1] // n0

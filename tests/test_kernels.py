@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from prnf_algorithms import kernels
+from prnf_algorithms import fft, kernels
 from prnf_algorithms.support import Selector, select
 
 import naive
@@ -14,35 +14,65 @@ def random_complex(rng, n, cdtype):
     return (rng.normal(size=n) + 1j * rng.normal(size=n)).astype(cdtype)
 
 
+def execute_of(cdtype):
+    return fft.library(cdtype).execute
+
+
+def rows(a):
+    return a.reshape(a.shape[0], -1)
+
+
 @pytest.mark.parametrize("rdtype,cdtype,tol", DTYPES)
-@pytest.mark.parametrize("fit_bg", [False, True])
-@pytest.mark.parametrize("nchunks", [1, 3])
-def test_modulus_project_and_background_match_numpy(rng, rdtype, cdtype, tol, fit_bg, nchunks):
-    n, nbins = 1000, 7
+def test_modulus_segment_matches_numpy(rng, rdtype, cdtype, tol):
+    n = 300
     F = random_complex(rng, n, cdtype)
     F[5] = 0                                   # |F| = 0: amplitude with zero phase
     amp = rng.uniform(0, 3, n).astype(rdtype)
     measured = rng.random(n) > 0.2
-    bins = rng.integers(0, nbins, n).astype(np.uint16)
-    bg = (rng.uniform(0, 0.5, nbins) * fit_bg).astype(rdtype)
-    want, want_err, want_ratio = naive.modulus_project(F.copy(), amp, measured, bg[bins])
-    bpix = np.empty(n if fit_bg else 0, rdtype)
-    if fit_bg:
-        kernels.expand_shells(bins, bg, bpix)
-    ratio, err_part = np.empty(n if fit_bg else 0, rdtype), np.zeros(nchunks)
-    kernels.modulus_project(F, amp, measured, bpix, ratio, err_part)
+    bpix = rng.uniform(0, 0.5, n).astype(rdtype)
+    bpix[5] = 0
+    want, want_err, want_ratio = naive.modulus_project(F.copy(), amp, measured, bpix)
+    ratio = np.empty(n, rdtype)
+    err = kernels._modulus_segment(F, amp, measured, bpix, ratio)
     np.testing.assert_allclose(F, want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(ratio, want_ratio, rtol=tol)
+    assert err == pytest.approx(want_err, rel=1e-4 if tol > 1e-6 else 1e-10)
+
+
+# (512, 40): several blocks of columns and a narrower last one; (6, 5, 7): odd sizes, unaligned
+@pytest.mark.parametrize("rdtype,cdtype,tol", DTYPES)
+@pytest.mark.parametrize("fit_bg", [False, True])
+@pytest.mark.parametrize("nchunks", [1, 3])
+@pytest.mark.parametrize("shape", [(512, 40), (6, 5, 7), (8, 16, 16)])
+def test_split_modulus_projection_matches_numpy(rng, rdtype, cdtype, tol, fit_bg, nchunks, shape):
+    """Slab FFTs, column FFTs around the modulus projection, inverse slab FFTs: N P_M z."""
+    n, nbins = int(np.prod(shape)), 7
+    z = (rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype(cdtype)
+    amp = (rng.uniform(0, 3, shape) * np.sqrt(n)).astype(rdtype)
+    measured = rng.random(shape) > 0.2
+    bins = rng.integers(0, nbins, shape).astype(np.uint16)
+    bg = (rng.uniform(0, 0.5, nbins) * np.sqrt(n)).astype(rdtype) if fit_bg else np.zeros(0, rdtype)
+    F, want_err, want_ratio = naive.modulus_project(np.fft.fftn(z), amp, measured,
+                                                    bg[bins] if fit_bg else 0)
+    want = np.fft.ifftn(F) * n
+    split = fft.get_split(shape, cdtype)
+    execute = split.execute
+    buf = fft.aligned_empty((shape[0], n // shape[0]), cdtype)
+    buf[...] = rows(z)
+    err_part, shell_part = np.zeros(nchunks), np.zeros((kernels.SHELL_ROWS * nchunks, nbins))
+    kernels.slabs_fft(execute, split.slab_forward, buf, nchunks)
+    kernels.columns_modulus(execute, split.plans, buf, split.blocked(amp), split.blocked(measured),
+                            split.blocked(bins), bg, split.scratch(nchunks), err_part, shell_part)
+    kernels.slabs_fft(execute, split.slab_inverse, buf, nchunks)
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(buf, rows(want), atol=tol * 10 * scale)
     assert err_part.sum() == pytest.approx(want_err, rel=1e-4 if tol > 1e-6 else 1e-10)
     if fit_bg:
-        np.testing.assert_allclose(bpix, bg[bins])
-        np.testing.assert_allclose(ratio, want_ratio, rtol=tol)
-        sums = np.zeros((4 * nchunks, nbins))
-        kernels.shell_sums(bins, ratio, sums)
         counts = np.bincount(bins[measured], minlength=nbins)
         new_bg = bg.copy()
-        kernels.refit_background(sums, counts, new_bg)
-        np.testing.assert_allclose(new_bg, naive.projected_background(bins, want_ratio, measured, bg),
-                                   rtol=1e-4)
+        kernels.refit_background(shell_part, counts, new_bg)
+        np.testing.assert_allclose(new_bg, naive.projected_background(
+            bins.ravel(), want_ratio.ravel(), measured.ravel(), bg), rtol=1e-4)
 
 
 COEFS = {"ERA": ((0, 1, 0, 0), -1.0, 1.0, False), "HIO": ((0, 1, 1, -0.9), -1.0, 1.0, True),
@@ -56,18 +86,20 @@ COEFS = {"ERA": ((0, 1, 0, 0), -1.0, 1.0, False), "HIO": ((0, 1, 1, -0.9), -1.0,
 def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint):
     coef, hpr_gamma, pre_out, feedback = COEFS[algo]
     n, scale, count = 500, 0.25, 60
-    x, y, est = (random_complex(rng, n, cdtype) for _ in range(3))
-    old_support = rng.random(n) > 0.5
+    x, y, est = (random_complex(rng, n, cdtype).reshape(5, 100) for _ in range(3))
+    old_support = rng.random((5, 100)) > 0.5
     score = rng.random(n).astype(np.float32)
-    new_support = naive.top_n(score, count)
+    new_support = naive.top_n(score, count).reshape(5, 100)
     threshold, last_tie = select(score.view(np.int32), count, nchunks=2)
+    score = score.reshape(5, 100)
     want_x, want_est, _, want_diff, want_norm = naive.update(
         x.copy(), y, new_support, scale, coef, hpr_gamma, constraint, est.copy(),
-        np.ones(n, bool), feedback=feedback)
+        np.ones((5, 100), bool), feedback=feedback)
     support, parts = old_support.copy(), np.zeros((3, 3))
-    kernels.update(x, y, score.view(np.int32), np.int32(threshold), last_tie, rdtype(scale),
-                   np.array(coef, rdtype), hpr_gamma, constraint, feedback, rdtype(pre_out),
-                   support, est, parts)
+    kernels.update_slabs(execute_of(cdtype), 0, rows(x), rows(y), rows(score.view(np.int32)),
+                         np.int32(threshold), last_tie, rdtype(scale), np.array(coef, rdtype),
+                         hpr_gamma, constraint, feedback, rdtype(pre_out), rows(support),
+                         rows(est), parts)
     np.testing.assert_array_equal(support, new_support)
     np.testing.assert_allclose(x, want_x, rtol=tol, atol=tol)
     np.testing.assert_allclose(est, want_est, rtol=tol, atol=tol)
@@ -79,17 +111,49 @@ def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint):
 
 
 @pytest.mark.parametrize("rdtype,cdtype,tol", DTYPES)
-def test_shrinkwrap_score_and_candidates_match_numpy(rng, rdtype, cdtype, tol):
-    y = random_complex(rng, 300, cdtype)
-    eligible = rng.random(300) > 0.3
-    score = np.empty(300, np.float32)
-    floor = np.float32(0.5).view(np.int32)
-    index, key, counts = np.zeros((2, 401), np.int64), np.zeros((2, 401), np.int32), np.zeros(2, np.int64)
-    kernels.shrinkwrap_score(y, rdtype(0.5), eligible, score, floor, index, key, counts)
-    want = np.where(eligible, np.abs(0.5 * y) ** 2, -1.0).astype(np.float32)
-    np.testing.assert_allclose(score, want, rtol=1e-5)
+def test_update_then_slab_fft(rng, rdtype, cdtype, tol):
+    """With a plan, the update leaves the slab FFTs of the next FFT input in ``y``."""
+    shape = (4, 6, 10)
+    x, y, est = (random_complex(rng, 240, cdtype) for _ in range(3))
+    score = rng.random(240).astype(np.float32)
+    threshold, last_tie = select(score.view(np.int32), 50)
+    split = fft.get_split(shape, cdtype)
+    buf = fft.aligned_empty((4, 60), cdtype)
+    buf[...] = rows(y.reshape(shape))
+    support = np.zeros(240, bool)
+    kernels.update_slabs(split.execute, split.slab_forward, rows(x.reshape(shape)), buf,
+                         rows(score.view(np.int32).reshape(shape)), np.int32(threshold), last_tie,
+                         rdtype(0.5), np.array((0, 1, 1, 1), rdtype), -1.0, 0, False, rdtype(-1),
+                         rows(support.reshape(shape)), rows(est.reshape(shape)), np.zeros((2, 3)))
+    assert support.sum() == 50
+    want = np.fft.fftn(np.where(support, x, -x).reshape(shape), axes=(1, 2))   # DM: pre_out -1
+    np.testing.assert_allclose(buf, rows(want), atol=tol * 10 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("rdtype,cdtype,tol", DTYPES)
+@pytest.mark.parametrize("transform", [False, True])
+def test_score_slabs_and_candidates_match_numpy(rng, rdtype, cdtype, tol, transform):
+    """Scores |0.5 y|^2 (after the inverse slab FFTs if asked) and the candidates above the
+    floor, per chunk in ascending order, across blocks that are skipped or not."""
+    shape = (3, 20, 30)
+    y = (rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype(cdtype)
+    y[:, 5:8, :] *= 4                               # candidates clustered, as real ones are
+    eligible = rng.random(shape) > 0.3
+    split = fft.get_split(shape, cdtype)
+    buf = fft.aligned_empty((3, 600), cdtype)
+    buf[...] = rows(y)
+    plan = split.slab_inverse if transform else 0
+    want_y = np.fft.ifftn(y, axes=(1, 2)) * 600 if transform else y
+    score = np.empty((3, 600), np.float32)
+    floor = np.float32(4.0 if not transform else 4.0 * 600).view(np.int32)
+    index, key, counts = np.zeros((2, 1001), np.int64), np.zeros((2, 1001), np.int32), np.zeros(2, np.int64)
+    kernels.score_slabs(split.execute, plan, buf.view(rdtype), rdtype(0.5), rows(eligible), score,
+                        floor, index, key, counts)
+    want = np.where(eligible, np.abs(0.5 * want_y) ** 2, -1.0).astype(np.float32)
+    np.testing.assert_allclose(score, rows(want), rtol=1e-5, atol=1e-6 * want.max())
     found = np.concatenate([index[c, :n] for c, n in enumerate(counts)])
-    np.testing.assert_array_equal(found, np.nonzero(score >= 0.5)[0])
+    np.testing.assert_array_equal(found, np.nonzero(score.ravel().view(np.int32) >= floor)[0])
+    assert 0 < found.size < 1000
 
 
 @pytest.mark.parametrize("count", [5, 40])
@@ -99,17 +163,17 @@ def test_selector_stays_exact_while_scores_drift(rng, count):
     n = 400
     selector = Selector(n, 2, count)
     y = random_complex(rng, n, np.complex64)
-    eligible = np.ones(n, bool)
-    score = np.empty(n, np.float32)
+    eligible = np.ones((4, 100), bool)
+    score = np.empty((4, 100), np.float32)
     for step in range(12):
         y = (y * (1 + 0.05 * rng.normal(size=n))).astype(np.complex64)
         if step == 6:
             y *= np.float32(1e-3)
-        selector.score(y, np.float32(1), eligible, score)
-        threshold, last_tie = selector.threshold(score.view(np.int32), count)
-        keys = score.view(np.int32)
+        selector.score(rows(y.reshape(4, 100)), np.float32(1), eligible, score)
+        threshold, last_tie = selector.threshold(score.ravel().view(np.int32), count)
+        keys = score.ravel().view(np.int32)
         chosen = (keys > threshold) | ((keys == threshold) & (np.arange(n) <= last_tie))
-        np.testing.assert_array_equal(chosen, naive.top_n(score, count))
+        np.testing.assert_array_equal(chosen, naive.top_n(score.ravel(), count))
 
 
 @pytest.mark.parametrize("count", [1, 17, 250, 299, 300, 1000])
