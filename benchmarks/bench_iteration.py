@@ -1,7 +1,8 @@
 """Time one iteration of every algorithm against the bare FFTW pair (the floor), in one run.
 
 Prints ms/iteration and ratios for 2D 512x512 and 3D 128^3, single precision, all cores:
-- floor: FFTW forward + inverse, in place, the same plans the algorithms use;
+- floor: pyfftw's whole-array FFTW forward + inverse pair, in place, all threads (the
+  algorithms run the same transforms in halves, with their work in between);
 - each algorithm: an iteration of a node's loop in steady state (FFT halves + the fused Numba
   kernels; the loop's arrays made once, as in a long run), ratio to the floor;
 - numpy: the same HIO iteration written plainly with numpy.fft, ratio to the floor.

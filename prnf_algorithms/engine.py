@@ -1,11 +1,13 @@
-"""The iteration loop every projection algorithm shares (two FFTs per iteration).
+"""The iteration loop every projection algorithm shares (one forward and one inverse FFT).
 
 An algorithm is a set of coefficients for one fused update (ptypy's coefficient mixins):
 ``x <- a_in x + b_in y`` on the support, ``a_out x + b_out y`` off it, with ``y = P_M(z)``
 and ``z = x`` on the support, ``pre_out * x`` off it (``pre_out = -1`` gives DM's
-``2 P_S x - x``). Per iteration: FFT, fused modulus projection with background and eMod,
-inverse FFT, shrinkwrap score and O(n) support selection, then one fused update that applies
-the new support and writes the estimate, eCon sums and the next FFT input.
+``2 P_S x - x``). The FFTs run in halves (``fft.SplitPlans``) with the work between them done
+on data still in cache. Per iteration: column FFTs around the modulus projection (background,
+eMod), inverse slab FFTs with the shrinkwrap score, the O(n) support selection, then one
+update that applies the new support, writes the estimate, the eCon sums and the next FFT
+input, and runs the next forward slab FFTs.
 """
 from __future__ import annotations
 

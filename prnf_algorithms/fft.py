@@ -83,10 +83,9 @@ class FFTPair:
         self.inverse.execute()
 
 
-def get_pair(shape, dtype, threads, slot=0):
-    """The cached :class:`FFTPair` for this shape, dtype and thread count (planned once);
-    ``slot`` > 0 gives further pairs with buffers of their own (DM with beta != 1 needs two)."""
-    key = (tuple(shape), str(dtype), int(threads), int(slot))
+def get_pair(shape, dtype, threads):
+    """The cached :class:`FFTPair` for this shape, dtype and thread count (planned once)."""
+    key = (tuple(shape), str(dtype), int(threads))
     if key not in _plans:
         load_wisdom()
         _plans[key] = FFTPair(shape, dtype, threads)
