@@ -100,7 +100,8 @@ def load(path):
         return build(doc)
     except (ModelFileError, PluginError):
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        # OverflowError: a number where an id belongs may be Infinity (int(inf))
         raise ModelFileError(f"'{path}' is not a usable model file: {type(exc).__name__}: {exc}") from exc
 
 

@@ -146,6 +146,14 @@ def test_random_json_model_files_raise_only_library_errors(tmp_path, doc):
         Runner(loadfile=path)
 
 
+def test_infinite_node_id_is_a_model_file_error(files):
+    """Found by the fuzzing below: json.dumps writes Infinity, and int(inf) overflows."""
+    def infinite_id(doc):
+        doc["nodes"][0]["id"] = float("inf")
+    with pytest.raises(ModelFileError, match="not a usable model file: OverflowError"):
+        Runner(loadfile=model_file(files[0], infinite_id))
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(where=st.integers(0, 10_000), value=json_values)
 def test_mutated_model_files_raise_only_library_errors(files, where, value):
