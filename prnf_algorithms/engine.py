@@ -139,11 +139,12 @@ class _Loop:
         self.support = np.array(stream.support, dtype=bool).reshape(-1)
         self.bg = np.array(stream.background if data.background else [], dtype=rdtype)
         self.score = np.empty(self.size, np.float32)
+        self.keys = self.score.view(np.int32)     # the scores' bits, ordered like the scores
         self.support_count = self.start_count = int(np.count_nonzero(self.support))
         self.err_part = np.zeros(self.nchunks)
         self.shell_part = np.zeros((kernels.SHELL_ROWS * self.nchunks, data.n_bins))
         self.sums_part = np.zeros((self.nchunks, 3))
-        self.selector = support.Selector(self.size, self.nchunks, node.params["support_size"])
+        self.selector = support.Selector(self.nchunks, node.params["support_size"])
         self.rdtype = rdtype
         self.scale = rdtype(1.0 / self.size)
         self.pre_out = rdtype(node.pre_out)
@@ -205,13 +206,13 @@ class _Loop:
                             plan=self.split.slab_inverse, execute=self.execute)
         rescored = self.node.refine_score(self.score.reshape(self.shape))
         self.count = count
-        return self.selector.threshold(self.score.view(np.int32), count, rescored)
+        return self.selector.threshold(self.keys, count, rescored)
 
     def _update(self, threshold, last_tie, coef, hpr_gamma, forward):
         old = self.support_count
         rows = self.rows_of
         kernels.update_slabs(self.execute, self.split.slab_forward if forward else 0,
-                             rows(self.x), self.buf, rows(self.score.view(np.int32)),
+                             rows(self.x), self.buf, rows(self.keys),
                              np.int32(threshold), last_tie, self.scale,
                              np.asarray(coef, dtype=self.rdtype), float(hpr_gamma),
                              self.node.constraint, self.node.feedback_on_violation, self.pre_out,
@@ -238,10 +239,9 @@ class _Loop:
     def new_support(self, threshold, last_tie):
         """The support the coming update will apply, as a flat bool array."""
         # the update kernel's own rule, written out once more for hooks that need it beforehand
-        keys = self.score.view(np.int32)
-        tie = keys == threshold
+        tie = self.keys == threshold
         tie[last_tie + 1:] = False
-        return (keys > threshold) | tie
+        return (self.keys > threshold) | tie
 
     def result_stream(self, stream):
         from prnf_core import Stream

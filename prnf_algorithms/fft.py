@@ -168,13 +168,13 @@ class SplitPlans:
         n0, rest = int(shape[0]), int(np.prod(shape[1:]))
         width = max(1, min(rest, _BLOCK_BYTES // (n0 * itemsize)))
         self.n0, self.width = n0, width - width % 8 if width >= 8 else width
-        last = rest - (-(-rest // self.width) - 1) * self.width
+        last = rest % self.width or self.width      # columns in the last block
         effort = _EFFORT_FLAGS.get(planner_effort(), 0)
         load_wisdom()
         lib.plan_with_nthreads(1)
+        scratch = aligned_empty(n0 * max(rest, self.width), dtype)   # planning may overwrite it
 
         def plan(dims, howmany, stride, dist, sign, row_bytes):
-            scratch = aligned_empty(n0 * max(rest, self.width), dtype)   # planning may overwrite it
             flags = effort | (0 if row_bytes % 64 == 0 else _UNALIGNED)  # offsets the kernels use
             dims = (ctypes.c_int * len(dims))(*dims)
             address = lib.plan_many(len(dims), dims, howmany, scratch.ctypes.data, None, stride,

@@ -3,8 +3,8 @@
 Scores are non-negative float32, so their bit patterns read as int32 order like the scores.
 A histogram of the top 16 bits finds the bin holding the N-th largest; only that bin's pixels
 are gathered (a second pass) and the exact threshold is picked among them with
-``np.partition``. Most iterations skip even that: see :class:`Selector`. Ties at the threshold go to the lowest indices, so
-exactly ``N`` pixels are chosen, deterministically.
+``np.partition``. Most iterations skip even that: see :class:`Selector`. Ties at the
+threshold go to the lowest indices, so exactly ``N`` pixels are chosen, deterministically.
 """
 from __future__ import annotations
 
@@ -22,15 +22,14 @@ def new_histogram(nchunks):
 class Selector:
     """Exact top-N selection that usually costs nothing beyond the score pass.
 
-    The score pass (:meth:`score`) already collects every pixel whose score
-    is above a floor, a fraction of the last threshold (scores move slowly from one iteration
-    to the next). When at least ``count`` pixels cleared the floor and all fitted in the
+    The score pass (:meth:`score`) already collects every pixel whose score is above a floor,
+    a fraction of the last threshold (scores move slowly from one iteration to the next). When at least ``count`` pixels cleared the floor and all fitted in the
     candidate buffers, the exact threshold comes from those candidates alone; otherwise
     (first iteration, a sudden drop) the radix select over all pixels runs. The fraction
     adapts: looser after a miss, tighter when candidates overflow.
     """
 
-    def __init__(self, size, nchunks, count):
+    def __init__(self, nchunks, count):
         self.cap = max(1024, 4 * count)
         self.fraction = 0.7
         self.cand_index = np.empty((nchunks, self.cap + 1), np.int64)   # + overflow slot

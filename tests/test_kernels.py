@@ -161,7 +161,7 @@ def test_selector_stays_exact_while_scores_drift(rng, count):
     """The candidate shortcut and the radix fallback both give naive top-N, iteration after
     iteration, including sudden drops of every score (the shortcut must then fall back)."""
     n = 400
-    selector = Selector(n, 2, count)
+    selector = Selector(2, count)
     y = random_complex(rng, n, np.complex64)
     eligible = np.ones((4, 100), bool)
     score = np.empty((4, 100), np.float32)
