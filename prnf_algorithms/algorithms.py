@@ -115,7 +115,7 @@ class DM(IterativeProjection):
         # on the new support the update takes y = beta y2 + (1 - beta) y1 (then also the
         # estimate); off it x + beta y2. Both buffers hold N P_M(...), unscaled alike.
         y1 = loop.modulus_of(loop.x)
-        on = loop.new_support(threshold, last_tie)
+        on = loop.new_support()
         loop.next_input[on] = self.beta * loop.next_input[on] + (1.0 - self.beta) * y1[on]
 
 

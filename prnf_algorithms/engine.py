@@ -35,6 +35,10 @@ class _Workspace:
         self.n_eligible = int(np.count_nonzero(self.eligible))
 
 
+def overrides(node, method):
+    return getattr(type(node), method) is not getattr(IterativeProjection, method)
+
+
 def workspace(data, rdtype, split):
     cache = data.__dict__.setdefault("_workspaces", {})
     key = np.dtype(rdtype).str
@@ -133,13 +137,16 @@ class _Loop:
         self.execute = self.split.execute
         self.shape, self.size = data.shape, int(np.prod(data.shape))
         self.rows = (data.shape[0], self.size // data.shape[0])
-        self.hooked = type(node).after_update is not IterativeProjection.after_update
+        self.hooked = overrides(node, "after_update")
+        self.refines = node.support_sigma > 0 or overrides(node, "refine_score")
         self.x = np.array(stream.x, dtype=cdtype).reshape(-1)
         self.est = self.x.copy()
         self.support = np.array(stream.support, dtype=bool).reshape(-1)
+        # the old support in bit 0, the new one in bit 1 from the selection to the update
+        self.state = self.support.view(np.uint8)
         self.bg = np.array(stream.background if data.background else [], dtype=rdtype)
-        self.score = np.empty(self.size, np.float32)
-        self.keys = self.score.view(np.int32)     # the scores' bits, ordered like the scores
+        self.score = np.empty(self.size, np.float32)   # filled only when needed (scores())
+        self.scored = False
         self.support_count = self.start_count = int(np.count_nonzero(self.support))
         self.err_part = np.zeros(self.nchunks)
         self.shell_part = np.zeros((kernels.SHELL_ROWS * self.nchunks, data.n_bins))
@@ -168,8 +175,7 @@ class _Loop:
             self.node.before_update(self, threshold, last_tie)
             coef, hpr_gamma = self.node.rule(settled)
             more = it + 1 < iterations
-            econ[it], settled = self._update(threshold, last_tie, coef, hpr_gamma,
-                                             forward=more and not self.hooked)
+            econ[it], settled = self._update(coef, hpr_gamma, forward=more and not self.hooked)
             self.node.after_update(self, it, iterations)
             if more and self.hooked:
                 self._slab_forward(self.buf)
@@ -202,21 +208,31 @@ class _Loop:
     def _select(self, count):
         """Slab inverse FFTs (the buffer then holds ``N P_M z``) with the shrinkwrap score,
         then the ``count`` pixels of largest |y|^2 within the fixed support."""
-        self.selector.score(self.buf, self.scale, self.ws.eligible, self.rows_of(self.score),
+        self.selector.score(self.buf, self.scale, self.ws.eligible,
                             plan=self.split.slab_inverse, execute=self.execute)
-        rescored = self.node.refine_score(self.score.reshape(self.shape))
+        self.scored = False
+        rescored = self.refines and self.node.refine_score(self.scores().reshape(self.shape))
         self.count = count
-        return self.selector.threshold(self.keys, count, rescored)
+        return self.selector.select(count, lambda: self.scores().view(np.int32), self.state,
+                                    rescored)
 
-    def _update(self, threshold, last_tie, coef, hpr_gamma, forward):
+    def scores(self):
+        """This iteration's shrinkwrap scores (flat float32), computed from the buffer on the
+        first call: most iterations never need them stored."""
+        if not self.scored:
+            kernels.score_all(self.buf, self.scale, self.ws.eligible, self.rows_of(self.score),
+                              self.nchunks)
+            self.scored = True
+        return self.score
+
+    def _update(self, coef, hpr_gamma, forward):
         old = self.support_count
         rows = self.rows_of
         kernels.update_slabs(self.execute, self.split.slab_forward if forward else 0,
-                             rows(self.x), self.buf, rows(self.keys),
-                             np.int32(threshold), last_tie, self.scale,
+                             rows(self.x), self.buf, self.scale,
                              np.asarray(coef, dtype=self.rdtype), float(hpr_gamma),
                              self.node.constraint, self.node.feedback_on_violation, self.pre_out,
-                             rows(self.support), rows(self.est), self.sums_part)
+                             rows(self.state), rows(self.est), self.sums_part)
         diff, norm, both = self.sums_part.sum(axis=0)
         self.support_count = min(self.count, self.ws.n_eligible)
         union = old + self.support_count - both
@@ -236,12 +252,10 @@ class _Loop:
         kernels.slabs_fft(self.execute, self.split.slab_inverse, buf, self.nchunks)
         return buf.reshape(-1)
 
-    def new_support(self, threshold, last_tie):
-        """The support the coming update will apply, as a flat bool array."""
-        # the update kernel's own rule, written out once more for hooks that need it beforehand
-        tie = self.keys == threshold
-        tie[last_tie + 1:] = False
-        return (self.keys > threshold) | tie
+    def new_support(self):
+        """The support the coming update will apply (chosen by the selection), as a flat
+        bool array."""
+        return (self.state & 2) != 0
 
     def result_stream(self, stream):
         from prnf_core import Stream

@@ -2,8 +2,10 @@
 
 The iteration's arrays are viewed as ``(n0, R)``: slabs ``a[i]`` and columns along axis 0,
 the two halves of the FFT (see ``fft.SplitPlans``). Each kernel is a serial function holding
-the math, run by a ``parallel=True`` driver over one contiguous range of slabs or column
-blocks per chunk (``nchunks`` = threads). Per-chunk partial sums go to preallocated arrays,
+the math, run by a ``parallel=True`` driver over one share of the slabs or column blocks per
+chunk (``nchunks`` = threads). Slabs are dealt out in turn (chunk ``c`` takes slabs ``c,
+c + nchunks, ...``): the object, and with it the work on candidates and on the support,
+sits in a few neighbouring slabs. Per-chunk partial sums go to preallocated arrays,
 so results do not depend on thread timing. The math gets slices starting at 0: loops over
 ``range(lo, hi)`` with run-time bounds do not vectorise.
 Plain NumPy twins of every kernel live in ``tests/naive.py``.
@@ -41,8 +43,7 @@ def slabs_fft(execute, plan, buf, nchunks):
     """Transform every slab ``buf[i]`` (2-D view ``(n0, R)``) with ``plan`` in place."""
     base, step = buf.ctypes.data, buf.shape[1] * buf.itemsize
     for c in prange(nchunks):
-        lo, hi = _bounds(buf.shape[0], nchunks, c)
-        for s in range(lo, hi):
+        for s in range(c, buf.shape[0], nchunks):
             _run(execute, plan, base + s * step)
 
 
@@ -149,17 +150,19 @@ def refit_background(shell_part, shell_counts, bg):
 
 # --------------------------------------------------------------------- shrinkwrap score
 @njit(**SERIAL)
-def _score_block(v, scale, eligible, score):
-    """Scores a block (``v``: real and imaginary parts in turn); returns its largest key.
-    Two loops: a float max reduction in the first would stop it vectorising, an integer one
-    does not."""
+def _scores(y, scale, eligible, score):
+    """``score = |scale * y|^2`` (float32) where ``eligible``, else -1."""
     outside = np.float32(-1.0)
     for i in range(score.size):
-        re = v[2 * i] * scale
-        im = v[2 * i + 1] * scale
+        re = y[i].real * scale
+        im = y[i].imag * scale
         s = np.float32(re * re + im * im)
         score[i] = s if eligible[i] else outside
-    keys = score.view(np.int32)
+
+
+@njit(**SERIAL)
+def _top_key(keys):
+    # an integer max reduction vectorises; a float one would not
     top = np.int32(-1)
     for i in range(keys.size):
         top = max(top, keys[i])
@@ -180,43 +183,55 @@ def _compact(keys, floor, offset, cand_index, cand_key, count):
     return count
 
 
-_SCORE_BLOCK = 256
+#: pixels per block of the score and update passes: blocks without candidates skip the
+#: compaction, blocks off both supports skip the estimate
+BLOCK = 512
 
 
 @njit(**SERIAL)
-def _score_chunk(v, scale, eligible, score, floor, offset, cand_index, cand_key, count):
-    keys = score.view(np.int32)
-    for b0 in range(0, score.size, _SCORE_BLOCK):
-        b1 = min(b0 + _SCORE_BLOCK, score.size)
+def _score_row(y, scale, eligible, block, floor, offset, cand_index, cand_key, count):
+    keys = block.view(np.int32)
+    for b0 in range(0, y.size, BLOCK):
+        b1 = min(b0 + BLOCK, y.size)
+        n = b1 - b0
+        _scores(y[b0:b1], scale, eligible[b0:b1], block[:n])
         # candidates are few and clustered: most blocks have none, and skip the compaction
-        if _score_block(v[2 * b0:2 * b1], scale, eligible[b0:b1], score[b0:b1]) >= floor:
-            count = _compact(keys[b0:b1], floor, offset + b0, cand_index, cand_key, count)
+        if _top_key(keys[:n]) >= floor:
+            count = _compact(keys[:n], floor, offset + b0, cand_index, cand_key, count)
     return count
 
 
 @njit(**PARALLEL)
-def score_slabs(execute, plan, v, scale, eligible, score, floor, cand_index, cand_key, cand_count):
+def score_slabs(execute, plan, y, scale, eligible, floor, cand_index, cand_key, cand_count):
     """Run ``plan`` on each slab of ``y`` (0: no transform), then score it: ``|scale * y|^2``
-    where ``eligible`` (inside the fixed support), else -1. ``y`` comes as its real view ``v``
-    (``(n0, 2R)``, real and imaginary parts in turn); the other arrays are ``(n0, R)``.
+    where ``eligible``, else -1; arrays are 2-D views ``(n0, R)``.
 
-    Also collects, per chunk ``c``, the candidates whose key (the score's int32 bit pattern,
-    which orders like the non-negative float32 score) is ``>= floor``: their flat indices
-    (ascending) and keys in ``cand_index[c]``, ``cand_key[c]``, and their number in
-    ``cand_count[c]``. The last column is scratch: a count above ``row length - 1`` means
-    the row overflowed and is incomplete.
+    The scores are not stored (:func:`score_all` does that when a full image is needed): only
+    the candidates, per chunk ``c``, whose key (the score's int32 bits, which order like the
+    non-negative scores) is ``>= floor``: their flat indices and keys in ``cand_index[c]``,
+    ``cand_key[c]``, and their number in ``cand_count[c]``. The last column is scratch: a
+    count above ``row length - 1`` means the row overflowed and is incomplete.
     """
-    n0, rest = score.shape
+    n0, rest = y.shape
     nchunks = cand_count.size
-    base, step = v.ctypes.data, v.shape[1] * v.itemsize
+    base, step = y.ctypes.data, rest * y.itemsize
     for c in prange(nchunks):
-        lo, hi = _bounds(n0, nchunks, c)
+        block = np.empty(BLOCK, np.float32)
         count = 0
-        for s in range(lo, hi):
+        for s in range(c, n0, nchunks):
             _run(execute, plan, base + s * step)
-            count = _score_chunk(v[s], scale, eligible[s], score[s], floor, s * rest,
-                                 cand_index[c], cand_key[c], count)
+            count = _score_row(y[s], scale, eligible[s], block, floor, s * rest,
+                               cand_index[c], cand_key[c], count)
         cand_count[c] = count
+
+
+@njit(**PARALLEL)
+def score_all(y, scale, eligible, score, nchunks):
+    """Every pixel's score, as :func:`score_slabs` computes it, into ``score``; 2-D views
+    ``(n0, R)``."""
+    for c in prange(nchunks):
+        for s in range(c, y.shape[0], nchunks):
+            _scores(y[s], scale, eligible[s], score[s])
 
 
 @njit(**SERIAL)
@@ -253,35 +268,58 @@ def top_bin(hist_part, count):
 
 @njit(**SERIAL)
 def exact_threshold(index, key, needed):
-    """Among candidates (ascending ``index``), the ``needed`` largest keys, ties to the lowest
-    indices: returns (threshold key, index of the last tie taken); (-1, -1) for no candidates."""
+    """Among candidates (``index`` in any order), the ``needed`` largest keys, ties to the
+    lowest indices: returns (threshold key, index of the last tie taken); (-1, -1) for no
+    candidates."""
     if key.size == 0:
         return -1, -1
     if needed >= key.size:
-        return key.min(), index[key.size - 1]
+        return key.min(), index.max()
     kth = np.partition(key, key.size - needed)[key.size - needed]
     want = needed
     for v in key:
         want -= v > kth
-    for j in range(key.size):
-        if key[j] == kth:
-            want -= 1
-            if want == 0:
-                return kth, index[j]
-    return kth, index[key.size - 1]   # not reached: the kth key is among the candidates
+    ties = index[key == kth]          # usually one; the kth key is among them, so want >= 1
+    return kth, np.partition(ties, want - 1)[want - 1]
 
 
 @njit(**SERIAL)
-def candidates_threshold(cand_index, cand_key, counts, needed, index, key):
+def candidates_threshold(cand_index, cand_key, counts, needed, index, key, state):
     """:func:`exact_threshold` over the rows of per-chunk candidates (``counts[c]`` in row
-    ``c``), joined in chunk order (so ascending index) into the scratch ``index``/``key``."""
+    ``c``), joined into the scratch ``index``/``key``; marks the chosen ones in ``state``
+    (flat, see :func:`mark_chosen`)."""
     j = 0
     for c in range(counts.size):
         for k in range(counts[c]):
             index[j] = cand_index[c, k]
             key[j] = cand_key[c, k]
             j += 1
-    return exact_threshold(index[:j], key[:j], needed)
+    threshold, last_tie = exact_threshold(index[:j], key[:j], needed)
+    for k in range(j):
+        if _chosen(key[k], index[k], threshold, last_tie):
+            state[index[k]] |= 2
+    return threshold, last_tie
+
+
+@njit(inline="always")
+def _chosen(key, index, threshold, last_tie):
+    return (key > threshold) | ((key == threshold) & (index <= last_tie))
+
+
+@njit(**SERIAL)
+def _mark_chunk(keys, threshold, last_tie, state):
+    for i in range(keys.size):
+        state[i] |= np.uint8(2) * _chosen(keys[i], i, threshold, last_tie)
+
+
+@njit(**PARALLEL)
+def mark_chosen(keys, threshold, last_tie, state, nchunks):
+    """Marks the new support in bit 1 of ``state`` (uint8; bit 0 holds the old support):
+    ``key > threshold``, or ``key == threshold`` at flat index ``<= last_tie``."""
+    n = keys.size
+    for c in prange(nchunks):
+        lo, hi = _bounds(n, nchunks, c)
+        _mark_chunk(keys[lo:hi], threshold, last_tie - lo, state[lo:hi])
 
 
 @njit(**SERIAL)
@@ -307,8 +345,16 @@ def gather_bin(keys, top, offsets, out_index, out_key):
 
 # --------------------------------------------------------------------- update
 @njit(**SERIAL)
-def _update_chunk(x, y, keys, threshold, last_tie, scale, a_in, b_in, a_out, b_out, hpr_gamma,
-                  constraint, feedback, pre_out, support, est):
+def _touched(state):
+    any_set = np.uint8(0)
+    for i in range(state.size):
+        any_set |= state[i]
+    return any_set != 0
+
+
+@njit(**SERIAL)
+def _update_block(x, y, scale, a_in, b_in, a_out, b_out, hpr_gamma, constraint, feedback,
+                  pre_out, state, est):
     # Written branch-free (flags as 0/1 factors) so that the loop vectorises.
     diff = 0.0
     norm = 0.0
@@ -321,10 +367,11 @@ def _update_chunk(x, y, keys, threshold, last_tie, scale, a_in, b_in, a_out, b_o
     one = scale / scale
     zero = one - one
     for i in range(x.size):
-        k = keys[i]
-        s = (k > threshold) | ((k == threshold) & (i <= last_tie))
-        both += s & support[i]
-        support[i] = s
+        st = state[i]
+        s = st >> 1
+        both += s & st
+        state[i] = s
+        s = s != 0
         yv = y[i]
         yr = yv.real * scale
         yim = yv.imag * scale
@@ -350,39 +397,56 @@ def _update_chunk(x, y, keys, threshold, last_tie, scale, a_in, b_in, a_out, b_o
     return diff, norm, both
 
 
+@njit(**SERIAL)
+def _update_outside(x, y, scale, a_out, b_out, pre_out):
+    # a block off the old and the new support: the estimate is 0 there before and after
+    for i in range(x.size):
+        yv = y[i]
+        xv = x[i]
+        nr = a_out * xv.real + b_out * (yv.real * scale)
+        ni = a_out * xv.imag + b_out * (yv.imag * scale)
+        x[i] = nr + 1j * ni
+        y[i] = pre_out * nr + 1j * (pre_out * ni)
+
+
 @njit(**PARALLEL)
-def update_slabs(execute, plan, x, y, keys, threshold, last_tie, scale, coef, hpr_gamma, constraint,
-                 feedback, pre_out, support, est, sums_part):
+def update_slabs(execute, plan, x, y, scale, coef, hpr_gamma, constraint, feedback, pre_out,
+                 state, est, sums_part):
     """One fused update with the new support, slab by slab in place on ``x``, ``y``,
-    ``support``, ``est`` (2-D views ``(n0, R)``), then ``plan`` on each slab of ``y`` (the
+    ``state``, ``est`` (2-D views ``(n0, R)``), then ``plan`` on each slab of ``y`` (the
     first half of the next forward FFT; 0: none).
 
-    The new support is ``key > threshold or (key == threshold and flat index <= last_tie)``
-    (the shrinkwrap selection). With ``y = scale * y_unscaled`` (the modulus projection) and
-    ``coef = (a_in, b_in, a_out, b_out)``: support pixels get ``a_in x + b_in P(y)`` with the
-    support constraint ``P`` (``constraint``: 0 none, 1 real part, 2 real part clipped at 0),
-    others ``a_out x + b_out y``. A support pixel
-    takes the outside rule where positivity (``constraint == 2``) fails if ``feedback`` is set
-    (Fienup's HIO with positivity), and, if ``hpr_gamma >= 0`` (HPR), where
-    ``(1 + gamma)|y| < |x|``.
-    Writes the estimate ``est = P(y)`` on the support (0 off it), the next FFT input
-    ``y <- x`` on the support and ``pre_out * x`` off it, and per chunk
+    ``state`` (uint8) holds the old support in bit 0 and the new one in bit 1 (the shrinkwrap
+    selection marks it, :func:`candidates_threshold` or :func:`mark_chosen`); afterwards it
+    holds the new support as 0/1. With ``y = scale * y_unscaled`` (the modulus projection)
+    and ``coef = (a_in, b_in, a_out, b_out)``: support pixels get ``a_in x + b_in P(y)`` with
+    the support constraint ``P`` (``constraint``: 0 none, 1 real part, 2 real part clipped
+    at 0), others ``a_out x + b_out y``. A support pixel takes the outside rule where
+    positivity (``constraint == 2``) fails if ``feedback`` is set (Fienup's HIO with
+    positivity), and, if ``hpr_gamma >= 0`` (HPR), where ``(1 + gamma)|y| < |x|``.
+    Writes the estimate ``est = P(y)`` on the support (0 off it: ``est`` must be 0 off the
+    old support, as this leaves it; blocks of pixels off both supports skip it), the next
+    FFT input ``y <- x`` on the support and ``pre_out * x`` off it, and per chunk
     ``sums_part[c] = (sum |est_new - est_old|^2, sum |est_old|^2, |S_old and S_new|)``.
     """
     n0, rest = x.shape
     nchunks = sums_part.shape[0]
     base, step = y.ctypes.data, rest * y.itemsize
     for c in prange(nchunks):
-        lo, hi = _bounds(n0, nchunks, c)
         diff = norm = 0.0
         both = 0
-        for s in range(lo, hi):
-            d, m, b = _update_chunk(x[s], y[s], keys[s], threshold, last_tie - s * rest, scale,
-                                    coef[0], coef[1], coef[2], coef[3], hpr_gamma, constraint,
-                                    feedback, pre_out, support[s], est[s])
-            diff += d
-            norm += m
-            both += b
+        for s in range(c, n0, nchunks):
+            for b0 in range(0, rest, BLOCK):
+                b1 = min(b0 + BLOCK, rest)
+                if _touched(state[s, b0:b1]):
+                    d, m, b = _update_block(x[s, b0:b1], y[s, b0:b1], scale, coef[0], coef[1],
+                                            coef[2], coef[3], hpr_gamma, constraint, feedback,
+                                            pre_out, state[s, b0:b1], est[s, b0:b1])
+                    diff += d
+                    norm += m
+                    both += b
+                else:
+                    _update_outside(x[s, b0:b1], y[s, b0:b1], scale, coef[2], coef[3], pre_out)
             _run(execute, plan, base + s * step)
         sums_part[c, 0] = diff
         sums_part[c, 1] = norm

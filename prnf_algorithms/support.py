@@ -23,8 +23,8 @@ class Selector:
     """Exact top-N selection that usually costs nothing beyond the score pass.
 
     The score pass (:meth:`score`) already collects every pixel whose score is above a floor,
-    a fraction of the last threshold (scores move slowly from one iteration to the next). When at least ``count`` pixels cleared the floor and all fitted in the
-    candidate buffers, the exact threshold comes from those candidates alone; otherwise
+    a fraction of the last threshold (scores move slowly from one iteration to the next).
+    When at least ``count`` pixels cleared the floor and all fitted in the candidate buffers, the exact threshold comes from those candidates alone; otherwise
     (first iteration, a sudden drop) the radix select over all pixels runs. The fraction
     adapts: looser after a miss, tighter when candidates overflow.
     """
@@ -40,17 +40,19 @@ class Selector:
         self.hist_part = None
         self.floor = np.int32(np.iinfo(np.int32).max)   # no candidates before a first threshold
 
-    def score(self, y, scale, eligible, score, plan=0, execute=None):
+    def score(self, y, scale, eligible, plan=0, execute=None):
         """Run ``plan`` (0: none) on each slab of ``y``, then score it and collect candidates
         (:func:`kernels.score_slabs`; arrays are 2-D views ``(n0, R)``)."""
         execute = execute or fft.library(y.dtype).execute
-        kernels.score_slabs(execute, plan, y.view(np.finfo(y.dtype).dtype),
-                            scale, eligible, score, self.floor, self.cand_index, self.cand_key,
-                            self.cand_count)
+        kernels.score_slabs(execute, plan, y, scale, eligible, self.floor, self.cand_index,
+                            self.cand_key, self.cand_count)
 
-    def threshold(self, keys, count, rescored=False):
-        """(threshold, last_tie): ``key > threshold or (key == threshold and index <=
-        last_tie)`` selects exactly ``min(count, eligible)`` pixels."""
+    def select(self, count, all_keys, state, rescored=False):
+        """Marks the ``min(count, eligible)`` chosen pixels in bit 1 of ``state`` (flat uint8,
+        the old support in bit 0) and returns (threshold, last_tie): ``key > threshold or
+        (key == threshold and index <= last_tie)``. ``all_keys()`` gives every pixel's key
+        (the scores' int32 bits); it is called only when the candidates do not suffice or the
+        scores were ``rescored`` since the score pass."""
         counts = self.cand_count
         total = counts.sum()
         enough, fits = total >= count, counts.max() <= self.cap
@@ -60,11 +62,13 @@ class Selector:
             self.fraction = (1 + self.fraction) / 2
         if not rescored and enough and fits:
             result = kernels.candidates_threshold(self.cand_index, self.cand_key, counts, count,
-                                                  self.joined_index, self.joined_key)
+                                                  self.joined_index, self.joined_key, state)
         else:
             if self.hist_part is None:
                 self.hist_part = new_histogram(counts.size)
+            keys = all_keys()
             result = threshold(keys, self.hist_part, count)
+            kernels.mark_chosen(keys, np.int32(result[0]), result[1], state, counts.size)
         self._set_floor(result[0])
         return result
 

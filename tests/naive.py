@@ -41,6 +41,12 @@ def update(x, y_unscaled, support, scale, coef, hpr_gamma, constraint, est, elig
     return new_x, e, score, np.sum(np.abs(e - est) ** 2), np.sum(np.abs(est) ** 2)
 
 
+def score(y_unscaled, scale, eligible):
+    """Shrinkwrap scores |scale y|^2 as float32, -1 outside the fixed support."""
+    re, im = y_unscaled.real * scale, y_unscaled.imag * scale
+    return np.where(eligible, (re * re + im * im).astype(np.float32), np.float32(-1.0))
+
+
 def top_n(score, n):
     """Boolean mask of the n largest non-negative scores; ties go to the lower index."""
     eligible = np.nonzero(score >= 0)[0]

@@ -80,27 +80,35 @@ COEFS = {"ERA": ((0, 1, 0, 0), -1.0, 1.0, False), "HIO": ((0, 1, 1, -0.9), -1.0,
          "HPR": ((0, 1, 1, -0.7), 0.7, 1.0, True)}
 
 
+def clustered(rng, shape, cdtype, where):
+    """Random complex values, larger in ``where``: the object, and with it the candidates and
+    the support, is clustered, as in real data (other blocks of pixels are skipped)."""
+    y = random_complex(rng, int(np.prod(shape)), cdtype).reshape(shape)
+    y[where] *= 5
+    return y
+
+
 @pytest.mark.parametrize("rdtype,cdtype,tol", DTYPES)
 @pytest.mark.parametrize("algo", sorted(COEFS))
 @pytest.mark.parametrize("constraint", [0, 1, 2])
 def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint):
+    """The update over rows of several blocks, some off both supports (their estimate is
+    not read), with old and new support in the state's bits 0 and 1."""
     coef, hpr_gamma, pre_out, feedback = COEFS[algo]
-    n, scale, count = 500, 0.25, 60
-    x, y, est = (random_complex(rng, n, cdtype).reshape(5, 100) for _ in range(3))
-    old_support = rng.random((5, 100)) > 0.5
-    score = rng.random(n).astype(np.float32)
-    new_support = naive.top_n(score, count).reshape(5, 100)
-    threshold, last_tie = select(score.view(np.int32), count, nchunks=2)
-    score = score.reshape(5, 100)
+    shape, scale, count = (5, 1200), rdtype(0.25), 60
+    x, y, est = (random_complex(rng, 6000, cdtype).reshape(shape) for _ in range(3))
+    old_support = np.zeros(shape, bool)
+    old_support[1:4, 550:750] = rng.random((3, 200)) > 0.5
+    est[~old_support] = 0                     # as the update leaves it
+    new_support = np.zeros(shape, bool)
+    new_support[1:3, 600:700] = naive.top_n(rng.random(200), count).reshape(2, 100)
     want_x, want_est, _, want_diff, want_norm = naive.update(
         x.copy(), y, new_support, scale, coef, hpr_gamma, constraint, est.copy(),
-        np.ones((5, 100), bool), feedback=feedback)
-    support, parts = old_support.copy(), np.zeros((3, 3))
-    kernels.update_slabs(execute_of(cdtype), 0, rows(x), rows(y), rows(score.view(np.int32)),
-                         np.int32(threshold), last_tie, rdtype(scale), np.array(coef, rdtype),
-                         hpr_gamma, constraint, feedback, rdtype(pre_out), rows(support),
-                         rows(est), parts)
-    np.testing.assert_array_equal(support, new_support)
+        np.ones(shape, bool), feedback=feedback)
+    state, parts = (old_support + 2 * new_support).astype(np.uint8), np.zeros((3, 3))
+    kernels.update_slabs(execute_of(cdtype), 0, x, y, scale, np.array(coef, rdtype), hpr_gamma,
+                         constraint, feedback, rdtype(pre_out), state, est, parts)
+    np.testing.assert_array_equal(state, new_support)
     np.testing.assert_allclose(x, want_x, rtol=tol, atol=tol)
     np.testing.assert_allclose(est, want_est, rtol=tol, atol=tol)
     next_input = np.where(new_support, want_x, pre_out * want_x)
@@ -114,18 +122,16 @@ def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint):
 def test_update_then_slab_fft(rng, rdtype, cdtype, tol):
     """With a plan, the update leaves the slab FFTs of the next FFT input in ``y``."""
     shape = (4, 6, 10)
-    x, y, est = (random_complex(rng, 240, cdtype) for _ in range(3))
-    score = rng.random(240).astype(np.float32)
-    threshold, last_tie = select(score.view(np.int32), 50)
+    x, y = (random_complex(rng, 240, cdtype) for _ in range(2))
+    support = naive.top_n(rng.random(240), 50)
     split = fft.get_split(shape, cdtype)
     buf = fft.aligned_empty((4, 60), cdtype)
     buf[...] = rows(y.reshape(shape))
-    support = np.zeros(240, bool)
+    state = (2 * support).astype(np.uint8)
     kernels.update_slabs(split.execute, split.slab_forward, rows(x.reshape(shape)), buf,
-                         rows(score.view(np.int32).reshape(shape)), np.int32(threshold), last_tie,
                          rdtype(0.5), np.array((0, 1, 1, 1), rdtype), -1.0, 0, False, rdtype(-1),
-                         rows(support.reshape(shape)), rows(est.reshape(shape)), np.zeros((2, 3)))
-    assert support.sum() == 50
+                         rows(state.reshape(shape)), np.zeros((4, 60), cdtype), np.zeros((2, 3)))
+    np.testing.assert_array_equal(state, support)
     want = np.fft.fftn(np.where(support, x, -x).reshape(shape), axes=(1, 2))   # DM: pre_out -1
     np.testing.assert_allclose(buf, rows(want), atol=tol * 10 * np.abs(want).max())
 
@@ -133,47 +139,78 @@ def test_update_then_slab_fft(rng, rdtype, cdtype, tol):
 @pytest.mark.parametrize("rdtype,cdtype,tol", DTYPES)
 @pytest.mark.parametrize("transform", [False, True])
 def test_score_slabs_and_candidates_match_numpy(rng, rdtype, cdtype, tol, transform):
-    """Scores |0.5 y|^2 (after the inverse slab FFTs if asked) and the candidates above the
-    floor, per chunk in ascending order, across blocks that are skipped or not."""
-    shape = (3, 20, 30)
-    y = (rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype(cdtype)
-    y[:, 5:8, :] *= 4                               # candidates clustered, as real ones are
+    """The candidates above the floor of the scores |0.5 y|^2 (after the inverse slab FFTs if
+    asked), across blocks that are skipped or not; their keys are the scores' exact bits,
+    as :func:`kernels.score_all` computes them."""
+    shape = (3, 20, 60)
+    y = clustered(rng, shape, cdtype, (slice(None), slice(5, 8)))
     eligible = rng.random(shape) > 0.3
     split = fft.get_split(shape, cdtype)
-    buf = fft.aligned_empty((3, 600), cdtype)
+    buf = fft.aligned_empty((3, 1200), cdtype)
     buf[...] = rows(y)
     plan = split.slab_inverse if transform else 0
-    want_y = np.fft.ifftn(y, axes=(1, 2)) * 600 if transform else y
-    score = np.empty((3, 600), np.float32)
-    floor = np.float32(4.0 if not transform else 4.0 * 600).view(np.int32)
-    index, key, counts = np.zeros((2, 1001), np.int64), np.zeros((2, 1001), np.int32), np.zeros(2, np.int64)
-    kernels.score_slabs(split.execute, plan, buf.view(rdtype), rdtype(0.5), rows(eligible), score,
-                        floor, index, key, counts)
+    want_y = np.fft.ifftn(y, axes=(1, 2)) * 1200 if transform else y
     want = np.where(eligible, np.abs(0.5 * want_y) ** 2, -1.0).astype(np.float32)
+    floor = np.float32(np.quantile(want, 0.97)).view(np.int32)      # about 100 candidates
+    index, key, counts = np.zeros((2, 1001), np.int64), np.zeros((2, 1001), np.int32), np.zeros(2, np.int64)
+    kernels.score_slabs(split.execute, plan, buf, rdtype(0.5), rows(eligible), floor, index, key,
+                        counts)
+    score = np.empty((3, 1200), np.float32)
+    kernels.score_all(buf, rdtype(0.5), rows(eligible), score, 2)
     np.testing.assert_allclose(score, rows(want), rtol=1e-5, atol=1e-6 * want.max())
     found = np.concatenate([index[c, :n] for c, n in enumerate(counts)])
-    np.testing.assert_array_equal(found, np.nonzero(score.ravel().view(np.int32) >= floor)[0])
-    assert 0 < found.size < 1000
+    found_keys = np.concatenate([key[c, :n] for c, n in enumerate(counts)])
+    keys = score.ravel().view(np.int32)
+    np.testing.assert_array_equal(np.sort(found), np.nonzero(keys >= floor)[0])
+    np.testing.assert_array_equal(found_keys, keys[found])
+    assert 0 < found.size < 1000 and counts.min() > 0          # both chunks found some
 
 
 @pytest.mark.parametrize("count", [5, 40])
 def test_selector_stays_exact_while_scores_drift(rng, count):
-    """The candidate shortcut and the radix fallback both give naive top-N, iteration after
+    """The candidate shortcut and the radix fallback both mark naive top-N, iteration after
     iteration, including sudden drops of every score (the shortcut must then fall back)."""
     n = 400
     selector = Selector(2, count)
     y = random_complex(rng, n, np.complex64)
     eligible = np.ones((4, 100), bool)
-    score = np.empty((4, 100), np.float32)
+    fallbacks = []
+
+    def all_keys():
+        fallbacks.append(step)
+        score = np.empty((4, 100), np.float32)
+        kernels.score_all(rows(y.reshape(4, 100)), np.float32(1), eligible, score, 2)
+        return score.ravel().view(np.int32)
+
     for step in range(12):
         y = (y * (1 + 0.05 * rng.normal(size=n))).astype(np.complex64)
         if step == 6:
             y *= np.float32(1e-3)
-        selector.score(rows(y.reshape(4, 100)), np.float32(1), eligible, score)
-        threshold, last_tie = selector.threshold(score.ravel().view(np.int32), count)
-        keys = score.ravel().view(np.int32)
-        chosen = (keys > threshold) | ((keys == threshold) & (np.arange(n) <= last_tie))
-        np.testing.assert_array_equal(chosen, naive.top_n(score.ravel(), count))
+        selector.score(rows(y.reshape(4, 100)), np.float32(1), eligible)
+        state = (rng.random(n) > 0.5).astype(np.uint8)          # the old support: kept
+        old = state.copy()
+        selector.select(count, all_keys, state)
+        np.testing.assert_array_equal(state & 1, old)
+        np.testing.assert_array_equal(state >> 1, naive.top_n(naive.score(y, 1, True), count))
+    assert 0 in fallbacks and 6 in fallbacks and len(fallbacks) < 6
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_candidates_threshold_takes_lowest_tied_indices_in_any_order(rng, ties):
+    """Candidates come per chunk, slabs dealt out in turn: not in index order."""
+    n, count = 300, 40
+    score = rng.random(n).astype(np.float32)
+    if ties:
+        score = np.round(score * 8).astype(np.float32) / 8
+    order = rng.permutation(n)
+    index, key = order[None, :], score.view(np.int32)[order][None, :]
+    state = np.zeros(n, np.uint8)
+    threshold, last_tie = kernels.candidates_threshold(
+        index, key, np.array([n]), count, np.empty(n, np.int64), np.empty(n, np.int32), state)
+    keys = score.view(np.int32)
+    chosen = (keys > threshold) | ((keys == threshold) & (np.arange(n) <= last_tie))
+    np.testing.assert_array_equal(chosen, naive.top_n(score, count))
+    np.testing.assert_array_equal(state, 2 * chosen)
 
 
 @pytest.mark.parametrize("count", [1, 17, 250, 299, 300, 1000])
@@ -184,8 +221,11 @@ def test_support_selection_is_exact_top_n(rng, count, ties):
     if ties:
         score = np.round(score * 4).astype(np.float32) / 4     # few distinct values
     score[rng.random(n) < 0.1] = -1.0                          # outside the fixed support
-    threshold, last_tie = select(score.view(np.int32), count, nchunks=3)
     keys = score.view(np.int32)
-    chosen = (keys > threshold) | ((keys == threshold) & (np.arange(n) <= last_tie))
-    np.testing.assert_array_equal(chosen, naive.top_n(score, count))
+    threshold, last_tie = select(keys, count, nchunks=3)
+    state = (rng.random(n) > 0.5).astype(np.uint8)             # the old support: kept
+    old = state.copy()
+    kernels.mark_chosen(keys, np.int32(threshold), last_tie, state, 3)
+    chosen = naive.top_n(score, count)
+    np.testing.assert_array_equal(state, old + 2 * chosen)
     assert chosen.sum() == min(count, np.count_nonzero(score >= 0))
