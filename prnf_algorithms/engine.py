@@ -87,7 +87,8 @@ class IterativeProjection(AlgorithmNode):
         """Hook for algorithms needing more than one modulus projection (default: nothing).
 
         Called once the new support is chosen and ``loop.next_input`` holds ``N P_M(z)``
-        (unscaled); :meth:`_Loop.modulus_of` and :meth:`_Loop.new_support` help.
+        (unscaled); :meth:`_Loop.modulus_of` and :meth:`_Loop.new_support` help. Until the
+        update, ``loop.support`` carries the selection's marks: read :meth:`_Loop.new_support`.
         """
 
     def after_update(self, loop, iteration, iterations):

@@ -24,9 +24,10 @@ class Selector:
 
     The score pass (:meth:`score`) already collects every pixel whose score is above a floor,
     a fraction of the last threshold (scores move slowly from one iteration to the next).
-    When at least ``count`` pixels cleared the floor and all fitted in the candidate buffers, the exact threshold comes from those candidates alone; otherwise
-    (first iteration, a sudden drop) the radix select over all pixels runs. The fraction
-    adapts: looser after a miss, tighter when candidates overflow.
+    When at least ``count`` pixels cleared the floor and all fitted in the candidate buffers,
+    the exact threshold comes from those candidates alone; otherwise (first iteration, a
+    sudden drop) the radix select over all pixels runs. The fraction adapts: looser after a
+    miss, tighter when candidates overflow.
     """
 
     def __init__(self, nchunks, count):

@@ -176,3 +176,28 @@ def test_fft_count_per_iteration(tmp_path, algo, monkeypatch):
     n = iterations * per
     assert count == {"slab forward": n * shape[0], "slab inverse": n * shape[0],
                      "columns forward": n * blocks, "columns inverse": n * blocks}
+
+
+@pytest.mark.parametrize("precision", ["single", "double"])
+def test_refined_scores_choose_the_support(precision):
+    """A node that refines the shrinkwrap score (``support_sigma``, or an override as here)
+    gets the support chosen from its refined scores, exactly ``support_size`` pixels."""
+    shape, size = (24, 20), 50
+    # tiny refined scores: a floor from them lets every pixel's |y|^2 through the score pass
+    pattern = (1e-9 * np.random.default_rng(5).random(shape)).astype(np.float32)
+
+    class Refined(phmodel.ERA):
+        def refine_score(self, score_image):
+            score_image[...] = pattern
+            return True
+
+    intensity, _, obj = simulate_pattern(shape, 3, photons=0, beamstop=0, gap=0, seed=1)
+    data = prepare(check_config({"background": False}), intensity)
+    stream, ctx = stream_from(data, obj, obj > 0, precision)
+    want = np.zeros(pattern.size, bool)
+    want[np.argsort(-pattern.ravel(), kind="stable")[:size]] = True
+    for iterations in (1, 2, 3):     # after a first threshold, candidates of |y|^2 abound
+        out = Refined(iterations, size).run([stream], ctx)
+        np.testing.assert_array_equal(out.support, want.reshape(shape))
+    smooth = phmodel.ERA(3, size, support_sigma=1.0).run([stream], ctx)
+    assert smooth.support.sum() == size
