@@ -176,7 +176,8 @@ class _Loop:
             self.node.before_update(self, threshold, last_tie)
             coef, hpr_gamma = self.node.rule(settled)
             more = it + 1 < iterations
-            econ[it], settled = self._update(coef, hpr_gamma, forward=more and not self.hooked)
+            econ[it], settled = self._update(coef, hpr_gamma, forward=more and not self.hooked,
+                                             skip=it > 0)
             self.node.after_update(self, it, iterations)
             if more and self.hooked:
                 self._slab_forward(self.buf)
@@ -226,14 +227,14 @@ class _Loop:
             self.scored = True
         return self.score
 
-    def _update(self, coef, hpr_gamma, forward):
+    def _update(self, coef, hpr_gamma, forward, skip):
         old = self.support_count
         rows = self.rows_of
         kernels.update_slabs(self.execute, self.split.slab_forward if forward else 0,
                              rows(self.x), self.buf, self.scale,
                              np.asarray(coef, dtype=self.rdtype), float(hpr_gamma),
                              self.node.constraint, self.node.feedback_on_violation, self.pre_out,
-                             rows(self.state), rows(self.est), self.sums_part)
+                             rows(self.state), rows(self.est), skip, self.sums_part)
         diff, norm, both = self.sums_part.sum(axis=0)
         self.support_count = min(self.count, self.ws.n_eligible)
         union = old + self.support_count - both

@@ -428,12 +428,12 @@ def _update_outside(x, y, scale, a_out, b_out, pre_out):
 
 
 @njit(**SERIAL)
-def _update_slab(x, y, scale, coef, hpr_gamma, constraint, feedback, pre_out, state, est):
+def _update_slab(x, y, scale, coef, hpr_gamma, constraint, feedback, pre_out, state, est, skip):
     diff = norm = 0.0
     both = 0
     for b0 in range(0, x.size, BLOCK):
         b1 = min(b0 + BLOCK, x.size)
-        if _touched(state[b0:b1]):
+        if not skip or _touched(state[b0:b1]):
             d, m, b = _update_block(x[b0:b1], y[b0:b1], scale, coef[0], coef[1], coef[2],
                                     coef[3], hpr_gamma, constraint, feedback, pre_out,
                                     state[b0:b1], est[b0:b1])
@@ -447,7 +447,7 @@ def _update_slab(x, y, scale, coef, hpr_gamma, constraint, feedback, pre_out, st
 
 @njit(**PARALLEL)
 def update_slabs(execute, plan, x, y, scale, coef, hpr_gamma, constraint, feedback, pre_out,
-                 state, est, sums_part):
+                 state, est, skip, sums_part):
     """One fused update with the new support, slab by slab in place on ``x``, ``y``,
     ``state``, ``est`` (2-D views ``(n0, R)``), then ``plan`` on each slab of ``y`` (the
     first half of the next forward FFT; 0: none).
@@ -460,9 +460,11 @@ def update_slabs(execute, plan, x, y, scale, coef, hpr_gamma, constraint, feedba
     at 0), others ``a_out x + b_out y``. A support pixel takes the outside rule where
     positivity (``constraint == 2``) fails if ``feedback`` is set (Fienup's HIO with
     positivity), and, if ``hpr_gamma >= 0`` (HPR), where ``(1 + gamma)|y| < |x|``.
-    Writes the estimate ``est = P(y)`` on the support (0 off it: ``est`` must be 0 off the
-    old support, as this leaves it; blocks of pixels off both supports skip it), the next
-    FFT input ``y <- x`` on the support and ``pre_out * x`` off it, and per chunk
+    Writes the estimate ``est = P(y)`` on the support (0 off it). With ``skip``, blocks of
+    pixels off both supports skip the estimate, which must then be 0 off the old support, as
+    every update leaves it (an incoming estimate, a merge's average say, need not be: a
+    node's first update runs without ``skip``). Also writes the next FFT input ``y <- x`` on
+    the support and ``pre_out * x`` off it, and per chunk
     ``sums_part[c] = (sum |est_new - est_old|^2, sum |est_old|^2, |S_old and S_new|)``.
     """
     n0, rest = x.shape
@@ -475,7 +477,7 @@ def update_slabs(execute, plan, x, y, scale, coef, hpr_gamma, constraint, feedba
         for g in range(c, ngroups, nchunks):
             for s in range(g * per, min((g + 1) * per, n0)):
                 d, m, b = _update_slab(x[s], y[s], scale, coef, hpr_gamma, constraint, feedback,
-                                       pre_out, state[s], est[s])
+                                       pre_out, state[s], est[s], skip)
                 diff += d
                 norm += m
                 both += b

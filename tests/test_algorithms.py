@@ -201,3 +201,16 @@ def test_refined_scores_choose_the_support(precision):
         np.testing.assert_array_equal(out.support, want.reshape(shape))
     smooth = phmodel.ERA(3, size, support_sigma=1.0).run([stream], ctx)
     assert smooth.support.sum() == size
+
+
+@pytest.mark.parametrize("algo", ["ERA", "HIO"])
+def test_incoming_estimate_off_the_support_is_cleared(algo):
+    """An incoming estimate may be nonzero off its support (a merge averages estimates and
+    keeps the majority support); the node's result is still zero off its own support."""
+    shape = (64, 64)
+    intensity, _, obj = simulate_pattern(shape, 4, photons=0, beamstop=0, gap=0, seed=1)
+    data = prepare(check_config({"background": False}), intensity)
+    x = obj + 0.1 * np.random.default_rng(2).random(shape)          # nonzero everywhere
+    stream, ctx = stream_from(data, x, obj > 0, "single")
+    out = ALGORITHMS[algo](2, size=int(np.count_nonzero(obj))).run([stream], ctx)
+    assert np.count_nonzero(out.x[~out.support]) == 0

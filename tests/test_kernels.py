@@ -91,15 +91,18 @@ def clustered(rng, shape, cdtype, where):
 @pytest.mark.parametrize("rdtype,cdtype,tol", DTYPES)
 @pytest.mark.parametrize("algo", sorted(COEFS))
 @pytest.mark.parametrize("constraint", [0, 1, 2])
-def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint):
-    """The update over rows of several blocks, some off both supports (their estimate is
-    not read), with old and new support in the state's bits 0 and 1."""
+@pytest.mark.parametrize("skip", [True, False])
+def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint, skip):
+    """The update over rows of several blocks, some off both supports (with ``skip`` their
+    estimate is not read; without, an estimate nonzero off the old support is cleared and
+    counted), with old and new support in the state's bits 0 and 1."""
     coef, hpr_gamma, pre_out, feedback = COEFS[algo]
     shape, scale, count = (40, 1200), rdtype(0.25), 600
     x, y, est = (random_complex(rng, 48000, cdtype).reshape(shape) for _ in range(3))
     old_support = np.zeros(shape, bool)
     old_support[10:30, 550:750] = rng.random((20, 200)) > 0.5
-    est[~old_support] = 0                     # as the update leaves it
+    if skip:
+        est[~old_support] = 0                 # as the update leaves it
     new_support = np.zeros(shape, bool)
     new_support[12:32, 600:700] = naive.top_n(rng.random(2000), count).reshape(20, 100)
     want_x, want_est, _, want_diff, want_norm = naive.update(
@@ -107,7 +110,7 @@ def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint):
         np.ones(shape, bool), feedback=feedback)
     state, parts = (old_support + 2 * new_support).astype(np.uint8), np.zeros((3, 3))
     kernels.update_slabs(execute_of(cdtype), 0, x, y, scale, np.array(coef, rdtype), hpr_gamma,
-                         constraint, feedback, rdtype(pre_out), state, est, parts)
+                         constraint, feedback, rdtype(pre_out), state, est, skip, parts)
     np.testing.assert_array_equal(state, new_support)
     np.testing.assert_allclose(x, want_x, rtol=tol, atol=tol)
     np.testing.assert_allclose(est, want_est, rtol=tol, atol=tol)
@@ -130,7 +133,8 @@ def test_update_then_slab_fft(rng, rdtype, cdtype, tol):
     state = (2 * support).astype(np.uint8)
     kernels.update_slabs(split.execute, split.slab_forward, rows(x.reshape(shape)), buf,
                          rdtype(0.5), np.array((0, 1, 1, 1), rdtype), -1.0, 0, False, rdtype(-1),
-                         rows(state.reshape(shape)), np.zeros((4, 60), cdtype), np.zeros((2, 3)))
+                         rows(state.reshape(shape)), np.zeros((4, 60), cdtype), True,
+                         np.zeros((2, 3)))
     np.testing.assert_array_equal(state, support)
     want = np.fft.fftn(np.where(support, x, -x).reshape(shape), axes=(1, 2))   # DM: pre_out -1
     np.testing.assert_allclose(buf, rows(want), atol=tol * 10 * np.abs(want).max())
