@@ -66,7 +66,6 @@ class FFTPair:
     """In-place forward and inverse FFTW plans sharing one aligned buffer ``self.buf``."""
 
     def __init__(self, shape, dtype, threads):
-        self.threads = threads
         self.buf = pyfftw.empty_aligned(shape, dtype=dtype)
         axes = tuple(range(len(shape)))
         flags = (planner_effort(), "FFTW_DESTROY_INPUT")
@@ -74,7 +73,6 @@ class FFTPair:
                                    flags=flags, threads=threads)
         self.inverse = pyfftw.FFTW(self.buf, self.buf, axes=axes, direction="FFTW_BACKWARD",
                                    flags=flags, threads=threads, normalise_idft=False)
-        self.flat = self.buf.reshape(-1)
 
     def fft(self):
         self.forward.execute()
