@@ -141,7 +141,8 @@ class _Loop:
         self.hooked = overrides(node, "after_update")
         self.refines = node.support_sigma > 0 or overrides(node, "refine_score")
         self.x = np.array(stream.x, dtype=cdtype).reshape(-1)
-        self.est = self.x.copy()
+        self.est = self.x.copy()        # the incoming estimate: x, also off the support
+        self.held = np.full(kernels.held_shape(self.rows), kernels.HELD_ANYWHERE, np.uint8)
         self.support = np.array(stream.support, dtype=bool).reshape(-1)
         # the old support in bit 0, the new one in bit 1 from the selection to the update
         self.state = self.support.view(np.uint8)
@@ -176,8 +177,7 @@ class _Loop:
             self.node.before_update(self, threshold, last_tie)
             coef, hpr_gamma = self.node.rule(settled)
             more = it + 1 < iterations
-            econ[it], settled = self._update(coef, hpr_gamma, forward=more and not self.hooked,
-                                             skip=it > 0)
+            econ[it], settled = self._update(coef, hpr_gamma, forward=more and not self.hooked)
             self.node.after_update(self, it, iterations)
             if more and self.hooked:
                 self._slab_forward(self.buf)
@@ -227,14 +227,15 @@ class _Loop:
             self.scored = True
         return self.score
 
-    def _update(self, coef, hpr_gamma, forward, skip):
+    def _update(self, coef, hpr_gamma, forward):
         old = self.support_count
         rows = self.rows_of
         kernels.update_slabs(self.execute, self.split.slab_forward if forward else 0,
                              rows(self.x), self.buf, self.scale,
                              np.asarray(coef, dtype=self.rdtype), float(hpr_gamma),
                              self.node.constraint, self.node.feedback_on_violation, self.pre_out,
-                             rows(self.state), rows(self.est), skip, self.sums_part)
+                             rows(self.state), rows(self.est), self.held, self.hooked,
+                             self.sums_part)
         diff, norm, both = self.sums_part.sum(axis=0)
         self.support_count = min(self.count, self.ws.n_eligible)
         union = old + self.support_count - both
@@ -262,6 +263,9 @@ class _Loop:
     def result_stream(self, stream):
         from prnf_core import Stream
         bg = self.bg.copy() if self.fit_bg else np.array(stream.background, copy=True)
+        rows = self.rows_of
+        kernels.hold_estimate(rows(self.x), rows(self.state), rows(self.est), self.held,
+                              self.nchunks)
         return Stream(data=stream.data, x=self.est.reshape(self.shape).copy(),
                       support=self.support.reshape(self.shape).copy(), background=bg,
                       emod=stream.emod, econ=stream.econ, path=list(stream.path))

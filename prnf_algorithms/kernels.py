@@ -420,6 +420,55 @@ def _update_block(x, y, scale, a_in, b_in, a_out, b_out, hpr_gamma, constraint, 
     return diff, norm, both
 
 
+#: ``held`` flags, one per block of ``BLOCK`` pixels of a slab (see :func:`update_slabs`)
+HELD_NOT, HELD, HELD_ANYWHERE = 0, 1, 2
+
+
+def held_shape(rows):
+    """Shape of the ``held`` flags of arrays viewed as ``rows = (n0, R)``."""
+    return rows[0], -(-rows[1] // BLOCK)
+
+
+@njit(**SERIAL)
+def _update_lean(x, y, scale, a_out, b_out, constraint, pre_out, state):
+    # _update_block for a rule keeping y on the support (a_in = 0, b_in = 1, no outside rule
+    # on support pixels), whose x is then the estimate there: the old estimate is x on the
+    # old support, and est is neither read nor written (a third of the update's traffic).
+    one = scale / scale
+    zero = one - one
+    diff = norm = zero
+    both = np.int32(0)
+    keep_imag = constraint == 0
+    clip = constraint == 2
+    for i in range(state.size):
+        st = state[i]
+        s = st >> 1
+        both += np.int32(s & st)
+        state[i] = s
+        so = one * (st & 1)
+        sf = one * s
+        yr = y[2 * i] * scale
+        yim = y[2 * i + 1] * scale
+        xr = x[2 * i]
+        xim = x[2 * i + 1]
+        er = sf * (max(yr, zero) if clip else yr)
+        ei = sf * keep_imag * yim
+        nr = er + (one - sf) * (a_out * xr + b_out * yr)
+        ni = ei + (one - sf) * (a_out * xim + b_out * yim)
+        x[2 * i] = nr
+        x[2 * i + 1] = ni
+        pf = sf + (one - sf) * pre_out
+        y[2 * i] = pf * nr
+        y[2 * i + 1] = pf * ni
+        old_r = so * xr
+        old_i = so * xim
+        dr = er - old_r
+        di = ei - old_i
+        diff += dr * dr + di * di
+        norm += old_r * old_r + old_i * old_i
+    return diff, norm, both
+
+
 @njit(**SERIAL)
 def _update_outside(x, y, scale, a_out, b_out, pre_out):
     # a block off the old and the new support (real views): the estimate is 0 there before
@@ -431,32 +480,51 @@ def _update_outside(x, y, scale, a_out, b_out, pre_out):
 
 
 @njit(**SERIAL)
-def _update_slab(x, y, scale, coef, hpr_gamma, constraint, feedback, pre_out, state, est, skip):
+def _hold(x, support, est):
+    # the estimate of a block not held: x on the support (real views; support as 0/1 in bit 0)
+    one = est[0] - est[0] + True
+    for i in range(support.size):
+        f = one * (support[i] & 1)
+        est[2 * i] = f * x[2 * i]
+        est[2 * i + 1] = f * x[2 * i + 1]
+
+
+@njit(**SERIAL)
+def _update_slab(x, y, scale, coef, hpr_gamma, constraint, feedback, pre_out, state, est,
+                 held, lean):
     real = coef.dtype
     x, y, est = x.view(real), y.view(real), est.view(real)
     gamma = real.type(hpr_gamma)
     diff = norm = 0.0
     both = 0
-    for b0 in range(0, state.size, BLOCK):
-        b1 = min(b0 + BLOCK, state.size)
+    for k in range(held.size):
+        b0, b1 = k * BLOCK, min((k + 1) * BLOCK, state.size)
         re = slice(2 * b0, 2 * b1)
-        if not skip or _touched(state[b0:b1]):
+        h = held[k]
+        if h != HELD_ANYWHERE and not _touched(state[b0:b1]):
+            _update_outside(x[re], y[re], scale, coef[2], coef[3], pre_out)
+            continue
+        if lean and h == HELD_NOT:
+            d, m, b = _update_lean(x[re], y[re], scale, coef[2], coef[3], constraint, pre_out,
+                                   state[b0:b1])
+        else:
+            if h == HELD_NOT:
+                _hold(x[re], state[b0:b1], est[re])
             d, m, b = _update_block(x[re], y[re], scale, coef[0], coef[1], coef[2], coef[3],
                                     gamma, constraint, feedback, pre_out, state[b0:b1], est[re])
-            diff += d
-            norm += m
-            both += b
-        else:
-            _update_outside(x[re], y[re], scale, coef[2], coef[3], pre_out)
+            held[k] = HELD_NOT if lean else HELD
+        diff += d
+        norm += m
+        both += b
     return diff, norm, both
 
 
 @njit(**PARALLEL)
 def update_slabs(execute, plan, x, y, scale, coef, hpr_gamma, constraint, feedback, pre_out,
-                 state, est, skip, sums_part):
+                 state, est, held, keep_estimate, sums_part):
     """One fused update with the new support, slab by slab in place on ``x``, ``y``,
-    ``state``, ``est`` (2-D views ``(n0, R)``), then ``plan`` on each slab of ``y`` (the
-    first half of the next forward FFT; 0: none).
+    ``state``, ``est``, ``held`` (2-D views ``(n0, R)``, ``held`` of :func:`held_shape`), then
+    ``plan`` on each slab of ``y`` (the first half of the next forward FFT; 0: none).
 
     ``state`` (uint8) holds the old support in bit 0 and the new one in bit 1 (the shrinkwrap
     selection marks it, :func:`candidates_threshold` or :func:`mark_chosen`); afterwards it
@@ -466,24 +534,31 @@ def update_slabs(execute, plan, x, y, scale, coef, hpr_gamma, constraint, feedba
     at 0), others ``a_out x + b_out y``. A support pixel takes the outside rule where
     positivity (``constraint == 2``) fails if ``feedback`` is set (Fienup's HIO with
     positivity), and, if ``hpr_gamma >= 0`` (HPR), where ``(1 + gamma)|y| < |x|``.
-    Writes the estimate ``est = P(y)`` on the support (0 off it). With ``skip``, blocks of
-    pixels off both supports skip the estimate, which must then be 0 off the old support, as
-    every update leaves it (an incoming estimate, a merge's average say, need not be: a
-    node's first update runs without ``skip``). Also writes the next FFT input ``y <- x`` on
-    the support and ``pre_out * x`` off it, and per chunk
-    ``sums_part[c] = (sum |est_new - est_old|^2, sum |est_old|^2, |S_old and S_new|)``.
+    Also writes the next FFT input ``y <- x`` on the support and ``pre_out * x`` off it.
+
+    The estimate is ``P(y)`` on the support, 0 off it. Where a rule keeps ``y`` on the
+    support (``a_in = 0``, ``b_in = 1``, no outside rule there) that is ``x`` on the support,
+    and unless ``keep_estimate`` (a hook may change ``x``) it is not stored. Per block of
+    ``BLOCK`` pixels, ``held`` says where the estimate is: ``HELD_NOT``, x on the support;
+    ``HELD``, in ``est``, 0 off the support; ``HELD_ANYWHERE``, in ``est``, nonzero anywhere
+    (an incoming estimate: a merge's average is nonzero off the support it keeps). Blocks
+    off both supports and not ``HELD_ANYWHERE`` skip the estimate. :func:`hold_estimate`
+    puts the whole estimate in ``est``. Per chunk ``c``: ``sums_part[c] = (sum |est_new -
+    est_old|^2, sum |est_old|^2, |S_old and S_new|)``.
     """
     n0, rest = x.shape
     nchunks = sums_part.shape[0]
     base, step = y.ctypes.data, rest * y.itemsize
     per, ngroups = _groups(y)
+    lean = (not keep_estimate and coef[0] == 0 and coef[1] == 1 and hpr_gamma < 0
+            and not (feedback and constraint == 2))
     for c in prange(nchunks):
         diff = norm = 0.0
         both = 0
         for g in range(c, ngroups, nchunks):
             for s in range(g * per, min((g + 1) * per, n0)):
                 d, m, b = _update_slab(x[s], y[s], scale, coef, hpr_gamma, constraint, feedback,
-                                       pre_out, state[s], est[s], skip)
+                                       pre_out, state[s], est[s], held[s], lean)
                 diff += d
                 norm += m
                 both += b
@@ -491,3 +566,20 @@ def update_slabs(execute, plan, x, y, scale, coef, hpr_gamma, constraint, feedba
         sums_part[c, 0] = diff
         sums_part[c, 1] = norm
         sums_part[c, 2] = both
+
+
+@njit(**PARALLEL)
+def hold_estimate(x, support, est, held, nchunks):
+    """Puts the whole estimate in ``est`` (see :func:`update_slabs`): ``x`` on the support
+    (uint8 0/1) in blocks not held; all blocks are then held."""
+    per, ngroups = _groups(x)
+    real = est.real.dtype
+    for c in prange(nchunks):
+        for g in range(c, ngroups, nchunks):
+            for s in range(g * per, min((g + 1) * per, x.shape[0])):
+                xs, es = x[s].view(real), est[s].view(real)
+                for k in range(held.shape[1]):
+                    if held[s, k] == HELD_NOT:
+                        b0, b1 = k * BLOCK, min((k + 1) * BLOCK, x.shape[1])
+                        _hold(xs[2 * b0:2 * b1], support[s, b0:b1], es[2 * b0:2 * b1])
+                        held[s, k] = HELD

@@ -91,34 +91,49 @@ def clustered(rng, shape, cdtype, where):
 @pytest.mark.parametrize("rdtype,cdtype,tol", DTYPES)
 @pytest.mark.parametrize("algo", sorted(COEFS))
 @pytest.mark.parametrize("constraint", [0, 1, 2])
-@pytest.mark.parametrize("skip", [True, False])
-def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint, skip):
-    """The update over rows of several blocks, some off both supports (with ``skip`` their
-    estimate is not read; without, an estimate nonzero off the old support is cleared and
-    counted), with old and new support in the state's bits 0 and 1."""
+@pytest.mark.parametrize("held", ["not", "held", "anywhere"])
+@pytest.mark.parametrize("keep_estimate", [False, True])
+def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint, held, keep_estimate):
+    """The update over rows of several blocks, some off both supports, with old and new
+    support in the state's bits 0 and 1, and the old estimate where ``held`` says: x on the
+    old support (``not``), in ``est`` and 0 off the old support (``held``: the blocks off
+    both supports skip it), in ``est`` and nonzero anywhere (``anywhere``, an incoming
+    estimate: cleared and counted off the supports). The estimate is compared once all held."""
     coef, hpr_gamma, pre_out, feedback = COEFS[algo]
     shape, scale, count = (40, 1200), rdtype(0.25), 600
     x, y, est = (random_complex(rng, 48000, cdtype).reshape(shape) for _ in range(3))
     old_support = np.zeros(shape, bool)
     old_support[10:30, 550:750] = rng.random((20, 200)) > 0.5
-    if skip:
+    flags = {"not": kernels.HELD_NOT, "held": kernels.HELD, "anywhere": kernels.HELD_ANYWHERE}
+    if held != "anywhere":
         est[~old_support] = 0                 # as the update leaves it
+    if held == "not":
+        est[old_support] = x[old_support]     # only for the NumPy twin: the kernel reads x
     new_support = np.zeros(shape, bool)
     new_support[12:32, 600:700] = naive.top_n(rng.random(2000), count).reshape(20, 100)
     want_x, want_est, _, want_diff, want_norm = naive.update(
         x.copy(), y, new_support, scale, coef, hpr_gamma, constraint, est.copy(),
         np.ones(shape, bool), feedback=feedback)
+    if held == "not":
+        est = random_complex(rng, 48000, cdtype).reshape(shape)   # never read
     state, parts = (old_support + 2 * new_support).astype(np.uint8), np.zeros((3, 3))
+    held_flags = np.full(kernels.held_shape(shape), flags[held], np.uint8)
     kernels.update_slabs(execute_of(cdtype), 0, x, y, scale, np.array(coef, rdtype), hpr_gamma,
-                         constraint, feedback, rdtype(pre_out), state, est, skip, parts)
+                         constraint, feedback, rdtype(pre_out), state, est, held_flags,
+                         keep_estimate, parts)
     np.testing.assert_array_equal(state, new_support)
     np.testing.assert_allclose(x, want_x, rtol=tol, atol=tol)
-    np.testing.assert_allclose(est, want_est, rtol=tol, atol=tol)
     next_input = np.where(new_support, want_x, pre_out * want_x)
     np.testing.assert_allclose(y, next_input, rtol=tol, atol=tol)
     assert parts[:, 0].sum() == pytest.approx(want_diff, rel=1e-4)
     assert parts[:, 1].sum() == pytest.approx(want_norm, rel=1e-4)
     assert parts[:, 2].sum() == np.count_nonzero(old_support & new_support)
+    lean = not keep_estimate and (algo in ("ERA", "RAAR", "DM") or (algo == "HIO" and constraint < 2))
+    touched = held_flags[10:32, 1]            # the blocks holding the supports
+    assert np.all(touched == kernels.HELD_NOT) if lean else not np.any(touched == kernels.HELD_NOT)
+    kernels.hold_estimate(x, state, est, held_flags, 3)
+    np.testing.assert_allclose(est, want_est, rtol=tol, atol=tol)
+    assert np.all(held_flags != kernels.HELD_NOT)
 
 
 @pytest.mark.parametrize("rdtype,cdtype,tol", DTYPES)
@@ -133,8 +148,8 @@ def test_update_then_slab_fft(rng, rdtype, cdtype, tol):
     state = (2 * support).astype(np.uint8)
     kernels.update_slabs(split.execute, split.slab_forward, rows(x.reshape(shape)), buf,
                          rdtype(0.5), np.array((0, 1, 1, 1), rdtype), -1.0, 0, False, rdtype(-1),
-                         rows(state.reshape(shape)), np.zeros((4, 60), cdtype), True,
-                         np.zeros((2, 3)))
+                         rows(state.reshape(shape)), np.zeros((4, 60), cdtype),
+                         np.zeros(kernels.held_shape((4, 60)), np.uint8), False, np.zeros((2, 3)))
     np.testing.assert_array_equal(state, support)
     want = np.fft.fftn(np.where(support, x, -x).reshape(shape), axes=(1, 2))   # DM: pre_out -1
     np.testing.assert_allclose(buf, rows(want), atol=tol * 10 * np.abs(want).max())
