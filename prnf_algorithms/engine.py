@@ -25,9 +25,9 @@ class _Workspace:
     def __init__(self, data, rdtype, split):
         self.amp = split.blocked(np.asarray(data.amplitude, dtype=rdtype))
         self.measured = split.blocked(data.measured)
-        # unsigned shells: no negative-index wrap-around checks in the kernels
-        self.bins = split.blocked(data.radial_bins.astype(np.uint16 if data.n_bins < 65536
-                                                         else np.uint32))
+        # unsigned shells (no negative-index wrap-around checks in the kernels), as narrow as
+        # they fit: the column pass streams them from memory with amplitude and mask
+        self.bins = split.blocked(data.radial_bins.astype(np.min_scalar_type(data.n_bins - 1)))
         self.shell_counts = np.bincount(self.bins[self.measured], minlength=data.n_bins)
         self.sum_a2 = float(np.sum(self.amp.astype(np.float64) ** 2))
         fixed = data.fixed_support if data.fixed_support is not None else np.ones(data.shape, bool)

@@ -308,17 +308,37 @@ def exact_threshold(index, key, needed):
 @njit(**SERIAL)
 def candidates_threshold(cand_index, cand_key, counts, needed, index, key, state):
     """:func:`exact_threshold` over the rows of per-chunk candidates (``counts[c]`` in row
-    ``c``), joined into the scratch ``index``/``key``; marks the chosen ones in ``state``
-    (flat, see :func:`mark_chosen`)."""
+    ``c``); marks the chosen ones in ``state`` (flat, see :func:`mark_chosen`).
+
+    Radix select, as :func:`support.threshold` over all pixels: a histogram of the keys' top
+    16 bits (only the few bins the candidates span) finds the bin of the ``needed``-th
+    largest, whose candidates alone go to the scratch ``index``/``key`` for the exact step
+    (measured: half the time of partitioning all candidates, at 2N of them)."""
+    low, high = np.int32(np.iinfo(np.int32).max), np.int32(0)
+    for c in range(counts.size):
+        for k in range(counts[c]):
+            low = min(low, cand_key[c, k] >> 16)
+            high = max(high, cand_key[c, k] >> 16)
+    hist = np.zeros(max(high - low + 1, 1), np.int64)
+    for c in range(counts.size):
+        for k in range(counts[c]):
+            hist[(cand_key[c, k] >> 16) - low] += 1
+    top, above = hist.size - 1, 0
+    while top > 0 and above + hist[top] < needed:
+        above += hist[top]
+        top -= 1
     j = 0
     for c in range(counts.size):
         for k in range(counts[c]):
-            index[j] = cand_index[c, k]
-            key[j] = cand_key[c, k]
-            j += 1
-    threshold, last_tie = exact_threshold(index[:j], key[:j], needed)
-    for k in range(j):      # branch-free: about half the candidates are chosen, unpredictably
-        state[index[k]] |= np.uint8(2) * _chosen(key[k], index[k], threshold, last_tie)
+            if (cand_key[c, k] >> 16) - low == top:
+                index[j] = cand_index[c, k]
+                key[j] = cand_key[c, k]
+                j += 1
+    threshold, last_tie = exact_threshold(index[:j], key[:j], needed - above)
+    for c in range(counts.size):    # branch-free: about half are chosen, unpredictably
+        for k in range(counts[c]):
+            i = cand_index[c, k]
+            state[i] |= np.uint8(2) * _chosen(cand_key[c, k], i, threshold, last_tie)
     return threshold, last_tie
 
 

@@ -44,13 +44,15 @@ def test_modulus_segment_matches_numpy(rng, rdtype, cdtype, tol):
 @pytest.mark.parametrize("fit_bg", [False, True])
 @pytest.mark.parametrize("nchunks", [1, 3])
 @pytest.mark.parametrize("shape", [(512, 40), (6, 5, 7), (8, 16, 16)])
-def test_split_modulus_projection_matches_numpy(rng, rdtype, cdtype, tol, fit_bg, nchunks, shape):
+@pytest.mark.parametrize("bins_dtype", [np.uint8, np.uint16])
+def test_split_modulus_projection_matches_numpy(rng, rdtype, cdtype, tol, fit_bg, nchunks, shape,
+                                                bins_dtype):
     """Slab FFTs, column FFTs around the modulus projection, inverse slab FFTs: N P_M z."""
     n, nbins = int(np.prod(shape)), 7
     z = (rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype(cdtype)
     amp = (rng.uniform(0, 3, shape) * np.sqrt(n)).astype(rdtype)
     measured = rng.random(shape) > 0.2
-    bins = rng.integers(0, nbins, shape).astype(np.uint16)
+    bins = rng.integers(0, nbins, shape).astype(bins_dtype)
     bg = (rng.uniform(0, 0.5, nbins) * np.sqrt(n)).astype(rdtype) if fit_bg else np.zeros(0, rdtype)
     F, want_err, want_ratio = naive.modulus_project(np.fft.fftn(z), amp, measured,
                                                     bg[bins] if fit_bg else 0)
@@ -215,17 +217,20 @@ def test_selector_stays_exact_while_scores_drift(rng, count):
 
 
 @pytest.mark.parametrize("ties", [False, True])
-def test_candidates_threshold_takes_lowest_tied_indices_in_any_order(rng, ties):
+@pytest.mark.parametrize("count", [1, 40, 300])
+def test_candidates_threshold_takes_lowest_tied_indices_in_any_order(rng, ties, count):
     """Candidates come per chunk, slabs dealt out in turn: not in index order."""
-    n, count = 300, 40
+    n = 300
     score = rng.random(n).astype(np.float32)
     if ties:
         score = np.round(score * 8).astype(np.float32) / 8
     order = rng.permutation(n)
-    index, key = order[None, :], score.view(np.int32)[order][None, :]
+    index, key = np.zeros((2, n), np.int64), np.zeros((2, n), np.int32)   # two chunks' rows
+    index[0, :120], index[1, :180] = order[:120], order[120:]
+    key[0, :120], key[1, :180] = score.view(np.int32)[order[:120]], score.view(np.int32)[order[120:]]
     state = np.zeros(n, np.uint8)
     threshold, last_tie = kernels.candidates_threshold(
-        index, key, np.array([n]), count, np.empty(n, np.int64), np.empty(n, np.int32), state)
+        index, key, np.array([120, 180]), count, np.empty(n, np.int64), np.empty(n, np.int32), state)
     keys = score.view(np.int32)
     chosen = (keys > threshold) | ((keys == threshold) & (np.arange(n) <= last_tie))
     np.testing.assert_array_equal(chosen, naive.top_n(score, count))
