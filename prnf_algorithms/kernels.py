@@ -465,8 +465,8 @@ def _update_lean(x, y, scale, a_out, b_out, constraint, pre_out, state):
         s = st >> 1
         both += np.int32(s & st)
         state[i] = s
-        so = one * (st & 1)
-        sf = one * s
+        so = one * ((st & 1) != 0)      # as bools: one * (st & 1) would be float64
+        sf = one * (s != 0)
         yr = y[2 * i] * scale
         yim = y[2 * i + 1] * scale
         xr = x[2 * i]
@@ -504,7 +504,7 @@ def _hold(x, support, est):
     # the estimate of a block not held: x on the support (real views; support as 0/1 in bit 0)
     one = est[0] - est[0] + True
     for i in range(support.size):
-        f = one * (support[i] & 1)
+        f = one * ((support[i] & 1) != 0)
         est[2 * i] = f * x[2 * i]
         est[2 * i + 1] = f * x[2 * i + 1]
 
