@@ -23,15 +23,22 @@ from prnf_core.parallel import available_cores
 from prnf_core.simulate import simulate_pattern
 
 
-def best_of(fn, repeats, inner):
-    fn()                                   # warm-up: JIT, plans, caches
-    times = []
+def best_of(fns, repeats, inner):
+    """Best time per call of each of ``fns`` (name -> function) over ``repeats`` rounds.
+
+    The rounds alternate between the functions, so that each ratio compares times taken
+    under the same load (this machine is shared: the floor alone has moved by 15% between
+    runs)."""
+    for fn in fns.values():
+        fn()                               # warm-up: JIT, plans, caches
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - t0) / inner)
-    return min(times) * 1e3
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / inner)
+    return {name: t * 1e3 for name, t in best.items()}
 
 
 def numpy_hio(amp, measured, x, support_size, gamma=0.9):
@@ -62,24 +69,26 @@ def case(shape, threads, repeats, iterations, only=None):
     stream = inp.run([], ctx, np.random.default_rng(0))
     pair = fft.get_pair(shape, np.complex64, threads)
 
-    def floor():
-        pair.fft()
-        pair.ifft_unscaled()
+    def floor():                            # as many pairs as an algorithm's iterations
+        for _ in range(iterations):
+            pair.fft()
+            pair.ifft_unscaled()
 
-    rows = [("FFTW pair (floor)", best_of(floor, repeats, iterations))]
+    fns = {"FFTW pair (floor)": floor}
     algos = {"ERA": phmodel.ERA(iterations, size), "HIO": phmodel.HIO(iterations, size, 0.9),
              "DM": phmodel.DM(iterations, size), "RAAR": phmodel.RAAR(iterations, size, 0.9),
              "HPR": phmodel.HPR(iterations, size, 0.9)}
     for name, node in algos.items():
-        if only and name not in only:
-            continue
-        loop = engine._Loop(node, stream, ctx)
-        ms = best_of(lambda loop=loop: loop.run(iterations), repeats, 1) / iterations
-        rows.append((name, ms))
+        if not only or name in only:
+            loop = engine._Loop(node, stream, ctx)
+            fns[name] = lambda loop=loop: loop.run(iterations)
+    times = best_of(fns, repeats, 1)
+    rows = [(name, ms / iterations) for name, ms in times.items()]
     if not only:
         x = stream.x.astype(np.complex64)
         amp, measured = data.amplitude.astype(np.float32), data.measured
-        rows.append(("NumPy HIO (numpy.fft)", best_of(lambda: numpy_hio(amp, measured, x, size), 2, 2)))
+        numpy_ms = best_of({"numpy": lambda: numpy_hio(amp, measured, x, size)}, 2, 2)["numpy"]
+        rows.append(("NumPy HIO (numpy.fft)", numpy_ms))
     return rows
 
 
@@ -93,7 +102,7 @@ def main():
           f"FFTW effort {fft.planner_effort()}, single precision")
     for shape in shapes:
         iterations = 50 if np.prod(shape) <= 512 * 512 else 10
-        rows = case(shape, args.threads, repeats=5, iterations=iterations)
+        rows = case(shape, args.threads, repeats=8, iterations=iterations)
         floor = rows[0][1]
         print(f"\n{'x'.join(map(str, shape))}: ms/iteration and ratio to the FFT floor")
         for name, ms in rows:
