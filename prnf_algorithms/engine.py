@@ -7,7 +7,9 @@ and ``z = x`` on the support, ``pre_out * x`` off it (``pre_out = -1`` gives DM'
 on data still in cache. Per iteration: column FFTs around the modulus projection (background,
 eMod), inverse slab FFTs with the shrinkwrap score, the O(n) support selection, then one
 update that applies the new support, writes the estimate, the eCon sums and the next FFT
-input, and runs the next forward slab FFTs.
+input, and runs the next forward slab FFTs. Where the rule keeps ``y`` on the support (every
+built-in algorithm, unless an HPR test or positivity feedback applies), the estimate there is
+``x`` itself and is not stored until the node hands it on (``kernels.update_slabs``).
 """
 from __future__ import annotations
 
