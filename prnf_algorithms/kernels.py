@@ -393,6 +393,12 @@ def _touched(state):
     return any_set != 0
 
 
+@njit(inline="always")
+def _mix(fi, one, a_in, b_in, a_out, b_out, xv, ev, yv):
+    # the update rule of one component (real or imaginary part), for both update kernels
+    return fi * (a_in * xv + b_in * ev) + (one - fi) * (a_out * xv + b_out * yv)
+
+
 @njit(**SERIAL)
 def _update_block(x, y, scale, a_in, b_in, a_out, b_out, hpr_gamma, constraint, feedback,
                   pre_out, state, est):
@@ -422,8 +428,8 @@ def _update_block(x, y, scale, a_in, b_in, a_out, b_out, hpr_gamma, constraint, 
         ei = sf * keep_imag * yim
         inside = s & ~(fb & (yr < zero)) & (~hpr | (h2 * (yr * yr + yim * yim) >= xr * xr + xim * xim))
         fi = one * inside
-        nr = fi * (a_in * xr + b_in * er) + (one - fi) * (a_out * xr + b_out * yr)
-        ni = fi * (a_in * xim + b_in * ei) + (one - fi) * (a_out * xim + b_out * yim)
+        nr = _mix(fi, one, a_in, b_in, a_out, b_out, xr, er, yr)
+        ni = _mix(fi, one, a_in, b_in, a_out, b_out, xim, ei, yim)
         x[2 * i] = nr
         x[2 * i + 1] = ni
         pf = sf + (one - sf) * pre_out
@@ -450,7 +456,7 @@ def held_shape(rows):
 
 
 @njit(**SERIAL)
-def _update_lean(x, y, scale, a_out, b_out, constraint, pre_out, state):
+def _update_lean(x, y, scale, a_in, b_in, a_out, b_out, constraint, pre_out, state):
     # _update_block for a rule keeping y on the support (a_in = 0, b_in = 1, no outside rule
     # on support pixels), whose x is then the estimate there: the old estimate is x on the
     # old support, and est is neither read nor written (a third of the update's traffic).
@@ -473,8 +479,8 @@ def _update_lean(x, y, scale, a_out, b_out, constraint, pre_out, state):
         xim = x[2 * i + 1]
         er = sf * (max(yr, zero) if clip else yr)
         ei = sf * keep_imag * yim
-        nr = er + (one - sf) * (a_out * xr + b_out * yr)
-        ni = ei + (one - sf) * (a_out * xim + b_out * yim)
+        nr = _mix(sf, one, a_in, b_in, a_out, b_out, xr, er, yr)    # = er on the support
+        ni = _mix(sf, one, a_in, b_in, a_out, b_out, xim, ei, yim)
         x[2 * i] = nr
         x[2 * i + 1] = ni
         pf = sf + (one - sf) * pre_out
@@ -525,8 +531,8 @@ def _update_slab(x, y, scale, coef, hpr_gamma, constraint, feedback, pre_out, st
             _update_outside(x[re], y[re], scale, coef[2], coef[3], pre_out)
             continue
         if lean and h == HELD_NOT:
-            d, m, b = _update_lean(x[re], y[re], scale, coef[2], coef[3], constraint, pre_out,
-                                   state[b0:b1])
+            d, m, b = _update_lean(x[re], y[re], scale, coef[0], coef[1], coef[2], coef[3],
+                                   constraint, pre_out, state[b0:b1])
         else:
             if h == HELD_NOT:
                 _hold(x[re], state[b0:b1], est[re])
