@@ -394,9 +394,15 @@ def _touched(state):
 
 
 @njit(inline="always")
-def _mix(fi, one, a_in, b_in, a_out, b_out, xv, ev, yv):
-    # the update rule of one component (real or imaginary part), for both update kernels
-    return fi * (a_in * xv + b_in * ev) + (one - fi) * (a_out * xv + b_out * yv)
+def _apply(x, y, i, fi, sf, one, a_in, b_in, a_out, b_out, pre_out, xr, xim, er, ei, yr, yim):
+    # the rule (fi: inside factor) into x, and the next FFT input (sf: support factor) into y
+    nr = fi * (a_in * xr + b_in * er) + (one - fi) * (a_out * xr + b_out * yr)
+    ni = fi * (a_in * xim + b_in * ei) + (one - fi) * (a_out * xim + b_out * yim)
+    x[2 * i] = nr
+    x[2 * i + 1] = ni
+    pf = sf + (one - sf) * pre_out
+    y[2 * i] = pf * nr
+    y[2 * i + 1] = pf * ni
 
 
 @njit(**SERIAL)
@@ -427,14 +433,8 @@ def _update_block(x, y, scale, a_in, b_in, a_out, b_out, hpr_gamma, constraint, 
         er = sf * (max(yr, zero) if clip else yr)          # P_S: real / positive parts
         ei = sf * keep_imag * yim
         inside = s & ~(fb & (yr < zero)) & (~hpr | (h2 * (yr * yr + yim * yim) >= xr * xr + xim * xim))
-        fi = one * inside
-        nr = _mix(fi, one, a_in, b_in, a_out, b_out, xr, er, yr)
-        ni = _mix(fi, one, a_in, b_in, a_out, b_out, xim, ei, yim)
-        x[2 * i] = nr
-        x[2 * i + 1] = ni
-        pf = sf + (one - sf) * pre_out
-        y[2 * i] = pf * nr
-        y[2 * i + 1] = pf * ni
+        _apply(x, y, i, one * inside, sf, one, a_in, b_in, a_out, b_out, pre_out,
+               xr, xim, er, ei, yr, yim)
         old_r = est[2 * i]
         old_i = est[2 * i + 1]
         dr = er - old_r
@@ -479,13 +479,8 @@ def _update_lean(x, y, scale, a_in, b_in, a_out, b_out, constraint, pre_out, sta
         xim = x[2 * i + 1]
         er = sf * (max(yr, zero) if clip else yr)
         ei = sf * keep_imag * yim
-        nr = _mix(sf, one, a_in, b_in, a_out, b_out, xr, er, yr)    # = er on the support
-        ni = _mix(sf, one, a_in, b_in, a_out, b_out, xim, ei, yim)
-        x[2 * i] = nr
-        x[2 * i + 1] = ni
-        pf = sf + (one - sf) * pre_out
-        y[2 * i] = pf * nr
-        y[2 * i + 1] = pf * ni
+        _apply(x, y, i, sf, sf, one, a_in, b_in, a_out, b_out, pre_out,   # x = er on the support
+               xr, xim, er, ei, yr, yim)
         old_r = so * xr
         old_i = so * xim
         dr = er - old_r

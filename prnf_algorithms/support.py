@@ -36,8 +36,8 @@ class Selector:
         self.cand_index = np.empty((nchunks, self.cap + 1), np.int64)   # + overflow slot
         self.cand_key = np.empty((nchunks, self.cap + 1), np.int32)
         self.cand_count = np.zeros(nchunks, np.int64)
-        self.joined_index = np.empty(nchunks * self.cap, np.int64)
-        self.joined_key = np.empty(nchunks * self.cap, np.int32)
+        self.bin_index = np.empty(nchunks * self.cap, np.int64)   # the threshold bin's candidates
+        self.bin_key = np.empty(nchunks * self.cap, np.int32)
         self.hist_part = None
         self.floor = np.int32(np.iinfo(np.int32).max)   # no candidates before a first threshold
 
@@ -63,7 +63,7 @@ class Selector:
             self.fraction = (1 + self.fraction) / 2
         if not rescored and enough and fits:
             result = kernels.candidates_threshold(self.cand_index, self.cand_key, counts, count,
-                                                  self.joined_index, self.joined_key, state)
+                                                  self.bin_index, self.bin_key, state)
         else:
             if self.hist_part is None:
                 self.hist_part = new_histogram(counts.size)
