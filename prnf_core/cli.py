@@ -95,7 +95,7 @@ def _keep_best(text):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="prnf: %(levelname)s: %(message)s")
     try:
         return COMMANDS[args.command](args) or 0
