@@ -1,8 +1,9 @@
 """Time one iteration of every algorithm against the bare FFTW pair (the floor), in one run.
 
 Prints ms/iteration and ratios for 2D 512x512 and 3D 128^3, single precision, all cores:
-- floor: pyfftw's whole-array FFTW forward + inverse pair, in place, all threads (the
-  algorithms run the same transforms in halves, with their work in between);
+- floor: pyfftw's whole-array FFTW forward + inverse pair, in place, all threads, planned
+  with the same effort as the algorithms' plans (the algorithms run the same transforms in
+  halves, with their work in between);
 - each algorithm: an iteration of a node's loop in steady state (FFT halves + the fused Numba
   kernels; the loop's arrays made once, as in a long run), ratio to the floor;
 - numpy: the same HIO iteration written plainly with numpy.fft, ratio to the floor.
@@ -99,7 +100,10 @@ def main():
     args = parser.parse_args()
     shapes = [(256, 256), (64, 64, 64)] if args.quick else [(512, 512), (128, 128, 128)]
     print(f"threads {args.threads}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')}, "
-          f"FFTW effort {fft.planner_effort()}, single precision")
+          f"FFTW effort {fft.planner_effort()} for the floor and the algorithms alike, "
+          f"single precision")
+    print("(a first run plans every transform: with FFTW_PATIENT about two minutes; the "
+          "wisdom is kept)", flush=True)
     for shape in shapes:
         iterations = 50 if np.prod(shape) <= 512 * 512 else 10
         rows = case(shape, args.threads, repeats=8, iterations=iterations)
