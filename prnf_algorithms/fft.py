@@ -29,6 +29,7 @@ import pyfftw
 from prnf_core.fileutil import atomic_write, cache_dir
 
 log = logging.getLogger(__name__)
+notes = logging.getLogger("prnf.fft")     # under the CLI's "prnf" logger: shown at INFO
 _plans = {}
 _wisdom_loaded = False
 
@@ -201,8 +202,8 @@ class SplitPlans:
         save_wisdom()
         spent = time.perf_counter() - started
         if spent > 1:
-            log.info("planned the FFTs of shape %s (%s) in %.1f s; kept as wisdom in %s",
-                     tuple(shape), self.dtype, spent, _wisdom_file())
+            notes.info("planned the FFTs of shape %s (%s) in %.1f s; kept as wisdom in %s",
+                       tuple(shape), self.dtype, spent, _wisdom_file())
 
     @property
     def slab_forward(self):

@@ -95,8 +95,10 @@ def _keep_best(text):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="prnf: %(levelname)s: %(message)s")
+    if not args.verbose:
+        log.setLevel(logging.INFO)      # PRNF's own notes (FFT planning time), not libraries'
     try:
         return COMMANDS[args.command](args) or 0
     except PRNFError as exc:
