@@ -34,10 +34,18 @@ GROUP_BYTES = 1 << 17
 
 
 @njit(inline="always")
-def _groups(a):
-    """(slabs per group, number of groups) of the 2-D view ``a``, ``(n0, R)``."""
+def _slabs_of(a, c, nchunks):
+    """Chunk ``c``'s slabs of the 2-D view ``a``, ``(n0, R)``, in order: groups ``c``,
+    ``c + nchunks``, ... (see the module docstring)."""
+    n0 = a.shape[0]
     per = max(1, GROUP_BYTES // (a.shape[1] * a.itemsize))
-    return per, -(-a.shape[0] // per)
+    slabs = np.empty(n0, np.int64)
+    count = 0
+    for g in range(c, -(-n0 // per), nchunks):
+        for s in range(g * per, min((g + 1) * per, n0)):
+            slabs[count] = s
+            count += 1
+    return slabs[:count]
 
 
 # --------------------------------------------------------------------- transforms
@@ -55,11 +63,9 @@ def _run(execute, plan, address):
 def slabs_fft(execute, plan, buf, nchunks):
     """Transform every slab ``buf[i]`` (2-D view ``(n0, R)``) with ``plan`` in place."""
     base, step = buf.ctypes.data, buf.shape[1] * buf.itemsize
-    per, ngroups = _groups(buf)
     for c in prange(nchunks):
-        for g in range(c, ngroups, nchunks):
-            for s in range(g * per, min((g + 1) * per, buf.shape[0])):
-                _run(execute, plan, base + s * step)
+        for s in _slabs_of(buf, c, nchunks):
+            _run(execute, plan, base + s * step)
 
 
 # --------------------------------------------------------------------- modulus projection
@@ -230,18 +236,16 @@ def score_slabs(execute, plan, y, scale, eligible, floor, cand_index, cand_key, 
     ``cand_key[c]``, and their number in ``cand_count[c]``. The last column is scratch: a
     count above ``row length - 1`` means the row overflowed and is incomplete.
     """
-    n0, rest = y.shape
+    rest = y.shape[1]
     nchunks = cand_count.size
     base, step = y.ctypes.data, rest * y.itemsize
-    per, ngroups = _groups(y)
     for c in prange(nchunks):
         block = np.empty(BLOCK, np.float32)
         count = 0
-        for g in range(c, ngroups, nchunks):
-            for s in range(g * per, min((g + 1) * per, n0)):
-                _run(execute, plan, base + s * step)
-                count = _score_row(y[s], scale, eligible[s], block, floor, s * rest,
-                                   cand_index[c], cand_key[c], count)
+        for s in _slabs_of(y, c, nchunks):
+            _run(execute, plan, base + s * step)
+            count = _score_row(y[s], scale, eligible[s], block, floor, s * rest,
+                               cand_index[c], cand_key[c], count)
         cand_count[c] = count
 
 
@@ -249,11 +253,9 @@ def score_slabs(execute, plan, y, scale, eligible, floor, cand_index, cand_key, 
 def score_all(y, scale, eligible, score, nchunks):
     """Every pixel's score, as :func:`score_slabs` computes it, into ``score``; 2-D views
     ``(n0, R)``."""
-    per, ngroups = _groups(y)
     for c in prange(nchunks):
-        for g in range(c, ngroups, nchunks):
-            for s in range(g * per, min((g + 1) * per, y.shape[0])):
-                _scores(y[s], scale, eligible[s], score[s])
+        for s in _slabs_of(y, c, nchunks):
+            _scores(y[s], scale, eligible[s], score[s])
 
 
 @njit(**SERIAL)
@@ -567,23 +569,21 @@ def update_slabs(execute, plan, x, y, scale, coef, hpr_gamma, constraint, feedba
     puts the whole estimate in ``est``. Per chunk ``c``: ``sums_part[c] = (sum |est_new -
     est_old|^2, sum |est_old|^2, |S_old and S_new|)``.
     """
-    n0, rest = x.shape
+    rest = x.shape[1]
     nchunks = sums_part.shape[0]
     base, step = y.ctypes.data, rest * y.itemsize
-    per, ngroups = _groups(y)
     lean = (not keep_estimate and coef[0] == 0 and coef[1] == 1 and hpr_gamma < 0
             and not (feedback and constraint == 2))
     for c in prange(nchunks):
         diff = norm = 0.0
         both = 0
-        for g in range(c, ngroups, nchunks):
-            for s in range(g * per, min((g + 1) * per, n0)):
-                d, m, b = _update_slab(x[s], y[s], scale, coef, hpr_gamma, constraint, feedback,
-                                       pre_out, state[s], est[s], held[s], lean)
-                diff += d
-                norm += m
-                both += b
-                _run(execute, plan, base + s * step)
+        for s in _slabs_of(y, c, nchunks):
+            d, m, b = _update_slab(x[s], y[s], scale, coef, hpr_gamma, constraint, feedback,
+                                   pre_out, state[s], est[s], held[s], lean)
+            diff += d
+            norm += m
+            both += b
+            _run(execute, plan, base + s * step)
         sums_part[c, 0] = diff
         sums_part[c, 1] = norm
         sums_part[c, 2] = both
@@ -593,14 +593,12 @@ def update_slabs(execute, plan, x, y, scale, coef, hpr_gamma, constraint, feedba
 def hold_estimate(x, support, est, held, nchunks):
     """Puts the whole estimate in ``est`` (see :func:`update_slabs`): ``x`` on the support
     (uint8 0/1) in blocks not held; all blocks are then held."""
-    per, ngroups = _groups(x)
     real = est.real.dtype
     for c in prange(nchunks):
-        for g in range(c, ngroups, nchunks):
-            for s in range(g * per, min((g + 1) * per, x.shape[0])):
-                xs, es = x[s].view(real), est[s].view(real)
-                for k in range(held.shape[1]):
-                    if held[s, k] == HELD_NOT:
-                        b0, b1 = k * BLOCK, min((k + 1) * BLOCK, x.shape[1])
-                        _hold(xs[2 * b0:2 * b1], support[s, b0:b1], es[2 * b0:2 * b1])
-                        held[s, k] = HELD
+        for s in _slabs_of(x, c, nchunks):
+            xs, es = x[s].view(real), est[s].view(real)
+            for k in range(held.shape[1]):
+                if held[s, k] == HELD_NOT:
+                    b0, b1 = k * BLOCK, min((k + 1) * BLOCK, x.shape[1])
+                    _hold(xs[2 * b0:2 * b1], support[s, b0:b1], es[2 * b0:2 * b1])
+                    held[s, k] = HELD
