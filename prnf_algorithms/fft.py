@@ -28,8 +28,7 @@ import pyfftw
 
 from prnf_core.fileutil import atomic_write, cache_dir
 
-log = logging.getLogger(__name__)
-notes = logging.getLogger("prnf.fft")     # under the CLI's "prnf" logger: shown at INFO
+log = logging.getLogger("prnf.fft")     # under the CLI's "prnf" logger: INFO is shown
 _plans = {}
 _wisdom_loaded = False
 
@@ -202,8 +201,8 @@ class SplitPlans:
         save_wisdom()
         spent = time.perf_counter() - started
         if spent > 1:
-            notes.info("planned the FFTs of shape %s (%s) in %.1f s; kept as wisdom in %s",
-                       tuple(shape), self.dtype, spent, _wisdom_file())
+            log.info("planned the FFTs of shape %s (%s) in %.1f s; kept as wisdom in %s",
+                     tuple(shape), self.dtype, spent, _wisdom_file())
 
     @property
     def slab_forward(self):
