@@ -5,7 +5,8 @@ Prints ms/iteration and ratios for 2D 512x512 and 3D 128^3, single precision, al
   with the same effort as the algorithms' plans (the algorithms run the same transforms in
   halves, with their work in between);
 - each algorithm: an iteration of a node's loop in steady state (FFT halves + the fused Numba
-  kernels; the loop's arrays made once, as in a long run), ratio to the floor;
+  kernels; the loop's arrays made once, as in a long run), ratio to the floor; ERA and HIO
+  also with background fitting off;
 - numpy: the same HIO iteration written plainly with numpy.fft, ratio to the floor.
 
 Usage: python benchmarks/bench_iteration.py [--quick] [--threads T]
@@ -60,14 +61,19 @@ def thread_check(shape, cores, iterations):
     return {t: case(shape, t, repeats=3, iterations=iterations, only=("HIO",))[1][1] for t in (1, cores)}
 
 
+def start(data, ctx):
+    """The stream an input node hands on for prepared ``data`` (fixed seed)."""
+    inp = pInput({"pattern_path": "simulated.npy"})
+    inp._prepared = data
+    return inp.run([], ctx, np.random.default_rng(0))
+
+
 def case(shape, threads, repeats, iterations, only=None):
     intensity, mask, obj = simulate_pattern(shape, radius=shape[0] // 10, photons=1e9, beamstop=2, gap=1)
     data = prepare(check_config({"background": True}), intensity, mask)
     size = int(1.2 * np.count_nonzero(obj))
     ctx = RunContext(precision="single", threads=threads)
-    inp = pInput({"pattern_path": "simulated.npy"})
-    inp._prepared = data
-    stream = inp.run([], ctx, np.random.default_rng(0))
+    stream = start(data, ctx)
     pair = fft.get_pair(shape, np.complex64, threads)
 
     def floor():                            # as many pairs as an algorithm's iterations
@@ -83,6 +89,11 @@ def case(shape, threads, repeats, iterations, only=None):
         if not only or name in only:
             loop = engine._Loop(node, stream, ctx)
             fns[name] = lambda loop=loop: loop.run(iterations)
+    if not only:    # what background fitting costs (the figures for deciding on the target)
+        bare = start(prepare(check_config({"background": False}), intensity, mask), ctx)
+        for name in ("ERA", "HIO"):
+            loop = engine._Loop(algos[name], bare, ctx)
+            fns[f"{name}, background off"] = lambda loop=loop: loop.run(iterations)
     times = best_of(fns, repeats, 1)
     rows = [(name, ms / iterations) for name, ms in times.items()]
     if not only:
