@@ -19,7 +19,6 @@ import numpy as np
 
 from prnf_algorithms import _threads, engine, fft  # noqa: F401  (thread environment first)
 from prnf_core import RunContext, phmodel
-from prnf_core.data import check_config, prepare
 from prnf_core.nodes import pInput
 from prnf_core.parallel import available_cores
 from prnf_core.simulate import simulate_pattern
@@ -61,19 +60,18 @@ def thread_check(shape, cores, iterations):
     return {t: case(shape, t, repeats=3, iterations=iterations, only=("HIO",))[1][1] for t in (1, cores)}
 
 
-def start(data, ctx):
-    """The stream an input node hands on for prepared ``data`` (fixed seed)."""
-    inp = pInput({"pattern_path": "simulated.npy"})
-    inp._prepared = data
-    return inp.run([], ctx, np.random.default_rng(0))
+def start(intensity, mask, background, ctx):
+    """An input node's prepared data and the stream it hands on (fixed seed), from arrays."""
+    inp = pInput({"pattern_path": "simulated.npy", "background": background},
+                 arrays={"pattern": intensity, "mask": mask})
+    return inp.prepared(), inp.run([], ctx, np.random.default_rng(0))
 
 
 def case(shape, threads, repeats, iterations, only=None):
     intensity, mask, obj = simulate_pattern(shape, radius=shape[0] // 10, photons=1e9, beamstop=2, gap=1)
-    data = prepare(check_config({"background": True}), intensity, mask)
     size = int(1.2 * np.count_nonzero(obj))
     ctx = RunContext(precision="single", threads=threads)
-    stream = start(data, ctx)
+    data, stream = start(intensity, mask, True, ctx)
     pair = fft.get_pair(shape, np.complex64, threads)
 
     def floor():                            # as many pairs as an algorithm's iterations
@@ -90,7 +88,7 @@ def case(shape, threads, repeats, iterations, only=None):
             loop = engine._Loop(node, stream, ctx)
             fns[name] = lambda loop=loop: loop.run(iterations)
     if not only:    # what background fitting costs (the figures for deciding on the target)
-        bare = start(prepare(check_config({"background": False}), intensity, mask), ctx)
+        _, bare = start(intensity, mask, False, ctx)
         for name in ("ERA", "HIO"):
             loop = engine._Loop(algos[name], bare, ctx)
             fns[f"{name}, background off"] = lambda loop=loop: loop.run(iterations)
