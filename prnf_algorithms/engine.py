@@ -25,7 +25,8 @@ class _Workspace:
     block order of the column pass, the fixed support as ``(n0, R)``."""
 
     def __init__(self, data, rdtype, split):
-        self.amp = split.blocked(np.asarray(data.amplitude, dtype=rdtype))
+        # amplitudes in units of data.scale: the iterations never see the data's own units
+        self.amp = split.blocked(np.asarray(data.amplitude / data.scale, dtype=rdtype))
         self.measured = split.blocked(data.measured)
         # unsigned shells (no negative-index wrap-around checks in the kernels), as narrow as
         # they fit: the column pass streams them from memory with amplitude and mask
@@ -142,13 +143,15 @@ class _Loop:
         self.rows = (data.shape[0], self.size // data.shape[0])
         self.hooked = overrides(node, "after_update")
         self.refines = node.support_sigma > 0 or overrides(node, "refine_score")
-        self.x = np.array(stream.x, dtype=cdtype).reshape(-1)
+        self.unit = data.scale          # x and the background iterate in units of data.scale
+        self.x = (stream.x.astype(np.complex128) / self.unit).astype(cdtype).reshape(-1)
         self.est = self.x.copy()        # the incoming estimate: x, also off the support
         self.held = np.full(kernels.held_shape(self.rows), kernels.HELD_ANYWHERE, np.uint8)
         self.support = np.array(stream.support, dtype=bool).reshape(-1)
         # the old support in bit 0, the new one in bit 1 from the selection to the update
         self.state = self.support.view(np.uint8)
-        self.bg = np.array(stream.background if data.background else [], dtype=rdtype)
+        self.bg = np.array(stream.background.astype(np.float64) / self.unit if data.background else [],
+                           dtype=rdtype)
         self.score = np.empty(self.size, np.float32)   # filled only when needed (scores())
         self.scored = False
         self.support_count = self.start_count = int(np.count_nonzero(self.support))
@@ -264,10 +267,10 @@ class _Loop:
 
     def result_stream(self, stream):
         from prnf_core import Stream
-        bg = self.bg.copy() if self.fit_bg else np.array(stream.background, copy=True)
+        bg = (self.bg * np.float64(self.unit)).astype(self.rdtype) if self.fit_bg else np.array(stream.background, copy=True)
         rows = self.rows_of
         kernels.hold_estimate(rows(self.x), rows(self.state), rows(self.est), self.held,
                               self.nchunks)
-        return Stream(data=stream.data, x=self.est.reshape(self.shape).copy(),
+        return Stream(data=stream.data, x=(self.est.reshape(self.shape) * np.float64(self.unit)).astype(self.est.dtype),
                       support=self.support.reshape(self.shape).copy(), background=bg,
                       emod=stream.emod, econ=stream.econ, path=list(stream.path))

@@ -32,6 +32,11 @@ INPUT_DEFAULTS = {
 }
 START_SUPPORTS = ("autocorrelation", "all")
 AUTOCORRELATION_THRESHOLD = 0.04
+#: The background amplitude starts at this fraction of each shell's mean measured amplitude:
+#: its update is multiplicative, so a zero start would never move (ALGORITHMS.md section 2).
+BACKGROUND_START = 0.05
+#: Intensities beyond this many times the median measured one are reported as likely hot pixels.
+HOT_PIXEL_RATIO = 1e15
 
 
 @dataclasses.dataclass
@@ -47,10 +52,31 @@ class PreparedData:
     fixed_support: np.ndarray | None   # bool, real space, centred
     initial_model: np.ndarray | None   # complex128, real space, centred
     start_support: np.ndarray          # bool, real space, centred: where random starts live
+    # Engines iterate on amplitudes (and objects, backgrounds) divided by ``scale``, the RMS
+    # amplitude: nothing then depends on the data's units, and squares stay finite in single
+    # precision (a measured amplitude is at most sqrt(size) scales). Streams keep the data's
+    # units.
+    scale: float = 1.0
 
     @property
     def shape(self):
         return self.amplitude.shape
+
+    def background_start(self):
+        """The starting background amplitude per shell: :data:`BACKGROUND_START` times the
+        shell's mean measured amplitude (0 on shells without measured pixels)."""
+        bins, measured = self.radial_bins[self.measured], self.amplitude[self.measured]
+        counts = np.bincount(bins, minlength=self.n_bins)
+        sums = np.bincount(bins, weights=measured, minlength=self.n_bins)
+        return BACKGROUND_START * sums / np.maximum(counts, 1)
+
+    def random_start(self, rng, support):
+        """Uniform random values on ``support``, sized so that their Fourier energy matches
+        the measured one (Parseval), whatever the data's scale."""
+        x = rng.random(self.shape) * support
+        energy = np.sum(x * x)
+        measured_energy = np.sum(self.amplitude ** 2) / max(int(np.count_nonzero(self.measured)), 1)
+        return x * np.sqrt(measured_energy / energy) if energy > 0 else x
 
     def centred(self, array_fft_layout):
         """Move a reciprocal-space array from FFT layout back to the user's centred layout."""
@@ -141,6 +167,8 @@ def prepare(config, pattern, mask=None, initial_model=None):
     if bad.all():
         raise ConfigError("every pixel is masked (mask, center_mask, edge_mask and non-finite "
                           "values together): nothing constrains the phasing; shrink the masks")
+    _check_signal(intensity, bad, config)
+    scale = _amplitude_scale(intensity)
     axes = tuple(range(intensity.ndim))
     shift = tuple(-c for c in center)
     measured = np.roll(~bad, shift, axes)
@@ -153,7 +181,8 @@ def prepare(config, pattern, mask=None, initial_model=None):
     return PreparedData(
         amplitude=amplitude, measured=measured, center=center, radial_bins=bins,
         n_bins=int(bins.max()) + 1, background=bool(config["background"]), fixed_support=fixed,
-        initial_model=_check_model(initial_model, intensity.shape), start_support=start)
+        initial_model=_check_model(initial_model, intensity.shape), start_support=start,
+        scale=scale)
 
 
 def autocorrelation_support(amplitude, measured, threshold=AUTOCORRELATION_THRESHOLD):
@@ -165,6 +194,13 @@ def autocorrelation_support(amplitude, measured, threshold=AUTOCORRELATION_THRES
 
 
 def _check_pattern(pattern):
+    kind = np.asarray(pattern).dtype.kind
+    if kind == "c":
+        raise ConfigError("pattern is complex: give the measured intensity (real); from a complex "
+                          "wave field take np.abs(field) ** 2")
+    if kind not in "biuf":
+        raise ConfigError(f"pattern has dtype {np.asarray(pattern).dtype}, not numbers: give the "
+                          "intensity as an integer or floating-point array")
     intensity = np.array(pattern, dtype=np.float64)
     if intensity.ndim not in (2, 3):
         raise ConfigError(f"pattern has {intensity.ndim} dimensions (shape {intensity.shape}); "
@@ -200,6 +236,33 @@ def _mask_non_finite(intensity):
                       f"(min {intensity[negative].min():.3g}); they are clipped to 0", stacklevel=4)
         intensity[negative] = 0.0
     return bad
+
+
+def _check_signal(intensity, bad, config):
+    """Refuse data with no positive measured intensity: it would phase to a 'perfect' fit of
+    nothing (eMod 0). Warn about intensities so far above the rest that they are likely hot."""
+    measured = intensity[~bad]
+    if not np.any(measured > 0):
+        steps = "the pattern itself"
+        if not _off(config["subtract_percentile"]):
+            steps += f", subtract_percentile={config['subtract_percentile']}"
+        raise ConfigError(f"no measured pixel has a positive intensity (after {steps} and the "
+                          "masks): there is nothing to phase; check the file, the mask "
+                          "(1 = bad pixel) and the pre-processing settings")
+    positive = measured[measured > 0]
+    ratio = positive.max() / np.median(positive)
+    if ratio > HOT_PIXEL_RATIO:
+        where = np.unravel_index(np.argmax(np.where(bad, -np.inf, intensity)), intensity.shape)
+        warnings.warn(f"the intensity at pixel {tuple(int(i) for i in where)} is {ratio:.3g} times "
+                      "the median measured one: a hot pixel? Mask it (1 in the mask file)",
+                      stacklevel=4)
+
+
+def _amplitude_scale(intensity):
+    """The RMS amplitude of the whole finite pattern (masks left out, so that inputs of one
+    pattern with different masks share it)."""
+    rms = float(np.sqrt(np.mean(intensity)))
+    return rms if rms > 0 else 1.0
 
 
 def _check_center(center, shape):
@@ -246,6 +309,8 @@ def _check_model(model, shape):
     if model is None:
         return None
     model = np.asarray(model)
+    if model.dtype.kind not in "biufc":
+        raise ConfigError(f"initial_model has dtype {model.dtype}, not numbers")
     if model.shape != shape:
         raise ConfigError(f"initial_model shape {model.shape} differs from pattern shape {shape}")
     if not np.all(np.isfinite(model)):

@@ -113,8 +113,8 @@ class pInput(Node):
             support = d.fixed_support.copy() if d.fixed_support is not None else np.ones(d.shape, bool)
         else:
             support = d.start_support.copy()
-            x = rng.random(d.shape)
-        background = np.zeros(d.n_bins)
+            x = d.random_start(rng, support)
+        background = d.background_start() if d.background else np.zeros(d.n_bins)
         return Stream(data=d, x=(x * support).astype(ctx.complex_dtype), support=support,
                       background=background.astype(ctx.real_dtype))
 

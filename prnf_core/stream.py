@@ -44,9 +44,10 @@ class Stream:
         The per-iteration curve is measured on the modulus projection's input, which for HIO,
         RAAR or DM is the iterate, not the support-constrained estimate.
         """
-        d = self.data
-        model = np.sqrt(np.abs(np.fft.fftn(self.x)) ** 2 + self.background[d.radial_bins] ** 2)
-        a = d.amplitude[d.measured]
+        d = self.data    # in units of d.scale and in double precision: squares stay finite
+        x, b = self.x.astype(np.complex128) / d.scale, self.background.astype(np.float64) / d.scale
+        model = np.sqrt(np.abs(np.fft.fftn(x)) ** 2 + b[d.radial_bins] ** 2)
+        a = d.amplitude[d.measured] / d.scale
         total = np.sum(a ** 2)
         return float(np.sqrt(np.sum((model[d.measured] - a) ** 2) / total)) if total > 0 else 0.0
 

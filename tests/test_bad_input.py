@@ -101,18 +101,32 @@ def test_nan_intensities_are_masked_with_a_count(files):
         run_input(config(str(tmp / "nan.npy")))
 
 
-@pytest.mark.parametrize("algo", ["ERA", "HIO", "DM", "RAAR", "HPR"])
-@pytest.mark.parametrize("background", [False, True])
-def test_zero_patterns_give_finite_results(tmp_path, algo, background):
-    np.save(tmp_path / "zero.npy", np.zeros((16, 16)))
-    inp = phmodel.pInput({"pattern_path": str(tmp_path / "zero.npy"), "background": background,
-                          "fixed_support_r": 0})            # a one-pixel fixed support
-    make = {"ERA": lambda: phmodel.ERA(5, 4), "HIO": lambda: phmodel.HIO(5, 4, 0.9),
-            "DM": lambda: phmodel.DM(5, 4), "RAAR": lambda: phmodel.RAAR(5, 4, 0.9),
-            "HPR": lambda: phmodel.HPR(5, 4, 0.9)}[algo]
-    out = Runner([inp], phmodel.pOutput().after(make().after(inp))).run(2, seed=0)
-    for key in ("sample_ret", "PRTF", "support", "eMod", "eCon", "final_eMod", "background"):
-        assert np.all(np.isfinite(out[key])), key
+EMPTY = {
+    "all zero": ({"pattern": np.zeros((16, 16))}, {}),
+    "all negative": ({"pattern": -np.ones((16, 16))}, {}),
+    "mask hides every non-zero pixel": (
+        {"pattern": np.pad(np.ones((2, 2)), 7), "mask": np.pad(np.ones((2, 2)), 7)}, {}),
+    "subtract_percentile 100": ({"pattern": np.arange(256.0).reshape(16, 16)},
+                                {"subtract_percentile": 100}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EMPTY))
+def test_data_with_nothing_measured_is_refused(case):
+    # these used to phase to eMod 0.0, a 'perfect' fit of nothing
+    arrays, extra = EMPTY[case]
+    with _quiet(), pytest.raises(ConfigError, match="no measured pixel has a positive intensity"):
+        phmodel.pInput({"pattern_path": "x.npy", **extra}, arrays=arrays).prepared()
+
+
+@pytest.mark.parametrize("array,message", [
+    (np.ones((16, 16), complex), "pattern is complex"),
+    (np.array(["2020-01-01"] * 256, dtype="datetime64[D]").reshape(16, 16), "not numbers"),
+])
+def test_complex_and_non_numeric_patterns_are_refused(tmp_path, array, message):
+    np.save(tmp_path / "p.npy", array)      # a complex one lost its imaginary part silently
+    with pytest.raises(ConfigError, match=message):
+        run_input(config(str(tmp_path / "p.npy")))
 
 
 values = st.one_of(st.none(), st.booleans(), st.integers(-10, 200), st.floats(allow_nan=True),
