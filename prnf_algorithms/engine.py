@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from prnf_core import AlgorithmNode, check_range
+from prnf_core import AlgorithmNode, ConfigError, check_range
 
 from . import _threads, fft, kernels, support
 
@@ -69,6 +69,9 @@ class IterativeProjection(AlgorithmNode):
 
     def __init__(self, iteration, support_size, name=None, positivity=False, real=False,
                  support_sigma=0.0, shrink_iterations=0, params=None):
+        for flag, value in (("positivity", positivity), ("real", real)):
+            if not isinstance(value, (bool, np.bool_)):   # 'no' is truthy: it switched it on
+                raise ConfigError(f"{flag}={value!r}: give True or False")
         check_range("support_sigma", support_sigma, 0.0, 1e6)
         check_range("shrink_iterations", shrink_iterations, 0, 1e12)
         extra = {k: v for k, v in (("positivity", positivity), ("real", real),

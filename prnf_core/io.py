@@ -9,7 +9,7 @@ import numpy as np
 from .errors import DataFileError
 
 SUFFIXES = (".npy", ".mat", ".bin", ".h5", ".hdf5", ".cxi")
-_H5_WITH_DATASET = re.compile(r"^(.*\.(?:h5|hdf5|cxi)):(/?[^:]+)$", re.IGNORECASE)
+_WITH_DATASET = re.compile(r"^(.*\.(?:h5|hdf5|cxi|mat)):(/?[^:]+)$", re.IGNORECASE)
 
 
 def load_array(path, shape=None, dataset=None, dtype="<f8"):
@@ -18,7 +18,8 @@ def load_array(path, shape=None, dataset=None, dtype="<f8"):
     Parameters
     ----------
     path : str
-        ``.npy`` (never unpickled), ``.mat`` (the first non-private variable, or ``dataset``),
+        ``.npy`` (never unpickled), ``.mat`` (its only variable, or ``dataset``, written
+        ``file.mat:variable``; v7.3 files are HDF5 and read as such),
         ``.bin`` (raw little-endian ``dtype``, needs ``shape``), ``.h5``/``.hdf5``/``.cxi``
         (needs ``dataset``, or a path written as ``file.h5:/group/data``).
     shape : sequence of int, optional
@@ -27,7 +28,7 @@ def load_array(path, shape=None, dataset=None, dtype="<f8"):
         Dataset path inside an HDF5/CXI file, or variable name in a ``.mat`` file.
     """
     path = os.fspath(path)
-    named = _H5_WITH_DATASET.match(path)
+    named = _WITH_DATASET.match(path)
     if dataset is None and named:
         path, dataset = named.group(1), named.group(2)
     if not os.path.isfile(path):
@@ -72,15 +73,30 @@ def _read_bin(path, shape=None, dtype="<f8", **_):
 
 
 def _read_mat(path, dataset=None, **_):
+    import h5py
+    if h5py.is_hdf5(path):                  # MATLAB v7.3: HDF5, arrays stored transposed
+        with h5py.File(path, "r") as f:
+            names = [k for k in f if not k.startswith("#") and isinstance(f[k], h5py.Dataset)]
+            return _pick_variable(path, names, dataset, lambda name: f[name][()].T)
     from scipy.io import loadmat
     content = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
-    if dataset is not None:
-        if dataset not in content:
-            raise DataFileError(f"'{path}' has no variable '{dataset}'; it has {sorted(content)}")
-        return np.asarray(content[dataset])
-    if not content:
+    return _pick_variable(path, sorted(content), dataset, lambda name: np.asarray(content[name]))
+
+
+def _pick_variable(path, names, wanted, read):
+    """The variable ``wanted``, or the only one; several without a name is an error listing
+    them (reading the alphabetically first once phased a mask)."""
+    if wanted is not None:
+        wanted = wanted.lstrip("/")
+        if wanted not in names:
+            raise DataFileError(f"'{path}' has no variable '{wanted}'; it has {sorted(names)}")
+        return read(wanted)
+    if not names:
         raise DataFileError(f"'{path}' holds no variables")
-    return np.asarray(content[sorted(content)[0]])
+    if len(names) > 1:
+        raise DataFileError(f"'{path}' holds several variables {sorted(names)}: name one, e.g. "
+                            f"'{path}:{sorted(names)[0]}'")
+    return read(names[0])
 
 
 def _read_h5(path, dataset=None, **_):

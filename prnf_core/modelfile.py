@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import zlib
 
 import numpy as np
@@ -21,6 +22,8 @@ FORMAT_VERSION = 1
 CORE_CLASSES = {"pInput": _nodes.pInput, "pOutput": _nodes.pOutput, "pMerge": _nodes.pMerge}
 REFERENCE_CLASSES = {"phInput": "pInput", "phOutput": "pOutput", "phMerge": "pMerge"}
 ARRAY_KEYS = ("pattern", "mask", "initial_model")
+PATH_KEYS = ("pattern_path", "mask_path", "initial_model")
+ARRAY_TAG = "__array__"          # a parameter that is an array: {"__array__": encoded}
 
 
 def encode_array(a):
@@ -31,12 +34,25 @@ def encode_array(a):
 
 
 def decode_array(spec):
+    """An array from :func:`encode_array`'s record; its declared size is checked before and
+    while inflating, so a small file cannot inflate to gigabytes."""
     try:
         dtype = np.dtype(spec["dtype"])
-        if dtype.hasobject:
-            raise ModelFileError("model file holds an object array, which PRNF never loads")
-        raw = zlib.decompress(base64.b64decode(spec["zlib_base64"]))
-        return np.frombuffer(raw, dtype=dtype).reshape(spec["shape"]).copy()
+        if dtype.kind not in "biufc":
+            raise ModelFileError(f"model file holds an array of dtype {dtype}, not numbers; "
+                                 "PRNF loads numeric arrays only")
+        shape = spec["shape"]
+        if (not isinstance(shape, list) or len(shape) > 4
+                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+            raise ModelFileError(f"model file declares an array of shape {shape!r}; give a list "
+                                 "of at most 4 sizes >= 0")
+        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(base64.b64decode(spec["zlib_base64"]), expected + 1)
+        if len(raw) != expected or inflate.unconsumed_tail:
+            raise ModelFileError(f"model file holds an array whose data does not match its declared "
+                                 f"shape {shape} and dtype {dtype} ({expected} bytes)")
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
     except ModelFileError:
         raise
     except Exception as exc:
@@ -56,6 +72,8 @@ def node_record(node):
 
 
 def _jsonable(value):
+    """A parameter as JSON: arrays (a mask given as an array, say) are kept encoded, paths
+    become text; anything else that JSON cannot hold is refused, never written as null."""
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -63,7 +81,23 @@ def _jsonable(value):
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
-        return None  # embedded separately under "data"
+        return {ARRAY_TAG: encode_array(value)}
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise ModelFileError(f"parameter value {value!r} ({type(value).__name__}) cannot be written "
+                         "to a model file; give numbers, text, lists or arrays")
+
+
+def _from_json(value):
+    """Inverse of :func:`_jsonable` for the arrays it encoded."""
+    if isinstance(value, dict):
+        if set(value) == {ARRAY_TAG}:
+            return decode_array(value[ARRAY_TAG])
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
     return value
 
 
@@ -97,7 +131,7 @@ def load(path):
     try:
         if isinstance(doc, list):
             doc = from_reference(doc)
-        return build(doc)
+        return build(doc, base=os.path.dirname(os.path.abspath(os.fspath(path))))
     except (ModelFileError, PluginError):
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
@@ -105,8 +139,9 @@ def load(path):
         raise ModelFileError(f"'{path}' is not a usable model file: {type(exc).__name__}: {exc}") from exc
 
 
-def build(doc):
-    """Build nodes from a parsed model document."""
+def build(doc, base=None):
+    """Build nodes from a parsed model document; relative file paths of its inputs resolve
+    against ``base`` (the model file's folder), not the current one."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ModelFileError("not a PRNF model file (no 'format': 'prnf-model' entry)")
     version = doc.get("format_version")
@@ -116,7 +151,7 @@ def build(doc):
     data = doc.get("data") or {}
     built = {}
     for rec in doc["nodes"]:
-        node = _make_node(rec, data.get(str(rec["id"])))
+        node = _make_node(rec, data.get(str(rec["id"])), base)
         node.id = int(rec["id"])
         built[node.id] = node
     for rec in doc["nodes"]:
@@ -126,14 +161,17 @@ def build(doc):
     return [built[int(i)] for i in doc["inputs"]], built[int(doc["output"])], bool(doc["skeleton"])
 
 
-def _make_node(rec, embedded):
-    cls_name, params = rec["class"], dict(rec["params"])
+def _make_node(rec, embedded, base=None):
+    cls_name, params = rec["class"], rec["params"]
     if not isinstance(params, dict):
         raise ModelFileError(f"node {rec['id']}: 'params' must be an object")
+    params = _from_json(params)
     if cls_name in CORE_CLASSES:
         cls = CORE_CLASSES[cls_name]
     else:
         cls = _algorithm_class(cls_name, rec.get("distribution"))
+    if cls is _nodes.pInput and base is not None and isinstance(params.get("config_dict"), dict):
+        params["config_dict"] = _resolve_paths(params["config_dict"], base)
     if cls is _nodes.pInput and embedded:
         params["arrays"] = {k: (decode_array(embedded[k]) if k in embedded else None) for k in ARRAY_KEYS}
     try:
@@ -142,6 +180,16 @@ def _make_node(rec, embedded):
         raise ModelFileError(f"node {rec['id']} ({cls_name}): wrong parameters {sorted(params)}: {exc}") from exc
     except ConfigError as exc:
         raise ModelFileError(f"node {rec['id']} ({cls_name}): {exc}") from exc
+
+
+def _resolve_paths(config, base):
+    """Input file paths written relative in a model file are relative to the file's folder."""
+    resolved = dict(config)
+    for key in PATH_KEYS:
+        value = config.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            resolved[key] = os.path.join(base, value)
+    return resolved
 
 
 def _algorithm_class(name, distribution):

@@ -160,6 +160,12 @@ class AlgorithmNode(Node):
         if self.params["support_size"] > size:
             raise ConfigError(f"support_size={self.params['support_size']} is larger than the "
                               f"{size} pixels of the array; give 1 <= support_size <= {size}")
+        fixed = stream.data.fixed_support
+        inside = size if fixed is None else int(np.count_nonzero(fixed))
+        if self.params["support_size"] > inside:     # it would silently shrink to the fixed one
+            raise ConfigError(f"support_size={self.params['support_size']} is larger than the "
+                              f"{inside} pixels inside the fixed support (fixed_support_r); give "
+                              f"support_size <= {inside} or a larger fixed_support_r")
         return self.iterate(stream, ctx)
 
     def iterate(self, stream, ctx):

@@ -53,7 +53,8 @@ def test_true_object_is_a_fixed_point(algo, precision, tol, shape, background):
 def test_era_modulus_error_never_increases(tmp_path, precision, tol, background):
     pattern, mask, _ = write_pattern(tmp_path, photons=1e6, beamstop=1, gap=1)
     inp = phmodel.pInput(config(pattern, mask, fixed_support_r=7, background=background))
-    era = phmodel.ERA(60, 32 * 32).after(inp)       # support_size >= fixed support: S stays fixed
+    inside = int(np.count_nonzero(np.hypot(*np.ogrid[-16:16, -16:16]) <= 7))
+    era = phmodel.ERA(60, inside).after(inp)        # support_size = the fixed support: S stays
     out = Runner([inp], phmodel.pOutput().after(era), precision=precision).run(3, seed=2)
     for curve in out["eMod_per_repeat"]:
         steps = np.diff(curve[1:])
@@ -300,3 +301,19 @@ def test_background_fitting_finds_a_known_background():
     ring = (radius >= 3) & (radius <= 30)
     for fit in fits:
         assert np.linalg.norm(fit[ring] - true_bg[ring]) / np.linalg.norm(true_bg[ring]) < 0.35
+
+
+def test_a_support_size_beyond_the_fixed_support_is_refused(tmp_path):
+    # it silently shrank to the fixed support
+    pattern, mask, _ = write_pattern(tmp_path)
+    inp = phmodel.pInput(config(pattern, mask, fixed_support_r=3))
+    runner = Runner([inp], phmodel.pOutput().after(phmodel.ERA(5, 40).after(inp)))
+    with pytest.raises(ConfigError, match=r"support_size=40 is larger than the 29 pixels inside "
+                                          r"the fixed support"):
+        runner.run(1, seed=0)
+
+
+@pytest.mark.parametrize("flag", ["positivity", "real"])
+def test_constraint_flags_must_be_booleans(flag):
+    with pytest.raises(ConfigError, match=f"{flag}='no': give True or False"):
+        phmodel.HIO(5, 10, 0.9, **{flag: "no"})      # 'no' is truthy: it switched the flag on

@@ -107,3 +107,28 @@ def test_file_errors(tmp_path, make, words):
 def test_bad_config_values(cfg, pattern, mask, words):
     with pytest.raises(ConfigError, match=words):
         prepare(check_config(cfg), np.ones(pattern), mask)
+
+
+def test_mat_files_with_several_variables_name_one(tmp_path):
+    # the alphabetically first variable was read: a file with 'mask' and 'pattern' phased the mask
+    pattern, mask = np.arange(12.0).reshape(3, 4), np.eye(3, 4)
+    scipy.io.savemat(tmp_path / "both.mat", {"pattern": pattern, "mask": mask})
+    with pytest.raises(DataFileError, match=r"several variables \['mask', 'pattern'\].*both.mat:mask"):
+        load_array(str(tmp_path / "both.mat"))
+    np.testing.assert_array_equal(load_array(str(tmp_path / "both.mat:pattern")), pattern)
+    np.testing.assert_array_equal(load_array(str(tmp_path / "both.mat:mask")), mask)
+    with pytest.raises(DataFileError, match=r"no variable 'nope'; it has \['mask', 'pattern'\]"):
+        load_array(str(tmp_path / "both.mat:nope"))
+
+
+def test_mat_v73_files_are_read_as_hdf5(tmp_path):
+    # MATLAB v7.3 writes HDF5 with a 512-byte header block, arrays in column-major order
+    pattern = np.arange(12.0).reshape(3, 4)
+    path = tmp_path / "v73.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f["pattern"] = pattern.T
+        f.create_group("#refs#")
+    with open(path, "r+b") as f:
+        f.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Wed Dec  2 2026 HDF5 schema 1.00 .")
+    np.testing.assert_array_equal(load_array(str(path)), pattern)
+    np.testing.assert_array_equal(load_array(str(path) + ":pattern"), pattern)

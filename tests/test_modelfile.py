@@ -1,10 +1,12 @@
 """Model files: full and skeleton round trips, dumped twice, the reference system's file."""
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from prnf_core import ModelFileError, PluginError, Runner, phmodel
+from prnf_core.modelfile import encode_array
 
 from helpers import config, write_pattern
 
@@ -112,3 +114,54 @@ def test_wrong_parameter_names(tmp_path, network):
     (tmp_path / "m.json").write_text(json.dumps(doc))
     with pytest.raises(ModelFileError, match="HIO.*wrong parameters"):
         Runner(loadfile=tmp_path / "m.json")
+
+
+def test_a_mask_given_as_an_array_is_kept_in_skeleton_files(tmp_path, network):
+    # it was written as null, and the reloaded network phased without its mask
+    _, pattern, mask = network
+    mask_array = np.load(mask)
+    inp = phmodel.pInput({**config(pattern), "mask_path": mask_array})
+    Runner([inp], phmodel.pOutput().after(phmodel.ERA(2, 20).after(inp))).dump_model(
+        tmp_path / "skel.json", skeleton=True)
+    loaded = Runner(loadfile=tmp_path / "skel.json")
+    np.testing.assert_array_equal(loaded.inputs[0].params["config_dict"]["mask_path"], mask_array)
+    np.testing.assert_array_equal(loaded.inputs[0].prepared().measured,
+                                  inp.prepared().measured)
+
+
+def test_a_value_json_cannot_hold_is_refused(tmp_path, network):
+    (inputs, out), _, _ = network
+    runner = Runner(inputs, out)
+    runner.order[-2].params["odd"] = object()        # e.g. a plugin parameter of its own type
+    with pytest.raises(ModelFileError, match="cannot be written to a model file"):
+        runner.dump_model(tmp_path / "m.json")
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_an_array_is_checked_against_its_declared_size_before_inflating(tmp_path, network):
+    (inputs, out), _, _ = network
+    Runner(inputs, out).dump_model(tmp_path / "m.json")
+    doc = json.loads((tmp_path / "m.json").read_text())
+    bomb = encode_array(np.zeros(64 * 1024 * 1024, np.uint8))      # 64 MiB of zeros, 65 KB packed
+    spec = next(iter(doc["data"].values()))["pattern"]
+    spec["zlib_base64"] = bomb["zlib_base64"]                          # declared: 32 x 32 float64
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    tracemalloc.start()
+    with pytest.raises(ModelFileError, match=r"does not match its declared shape \[32, 32\]"):
+        Runner(loadfile=tmp_path / "m.json")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, peak
+
+
+def test_relative_paths_in_a_model_file_resolve_against_its_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    write_pattern(folder)
+    inp = phmodel.pInput(config("pattern.npy", "mask.npy"))
+    runner = Runner([inp], phmodel.pOutput().after(phmodel.ERA(2, 20).after(inp)))
+    runner.dump_model(folder / "m.json", skeleton=True)
+    monkeypatch.chdir(tmp_path)                  # not the model file's folder
+    loaded = Runner(loadfile="project/m.json")
+    assert loaded.inputs[0].params["config_dict"]["pattern_path"] == str(folder / "pattern.npy")
+    assert loaded.run(1, seed=0)["final_eMod"].size == 1

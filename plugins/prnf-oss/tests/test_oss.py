@@ -38,7 +38,8 @@ def simulated(tmp_path):
     np.save(tmp_path / "m.npy", mask)
     cfg = {"pattern_path": str(tmp_path / "p.npy"), "mask_path": str(tmp_path / "m.npy"),
            "background": False, "fixed_support_r": 10}
-    return cfg, obj, 64 * 64
+    # OSS keeps the fixed support: support_size is the pixel count inside fixed_support_r
+    return cfg, obj, int(np.count_nonzero(np.hypot(*np.ogrid[-32:32, -32:32]) <= 10))
 
 
 def network(cfg, size, iterations=400):
