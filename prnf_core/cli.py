@@ -4,15 +4,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 
 import numpy as np
 
-from .errors import PRNFError
+from .errors import DataFileError, PRNFError, RankError
 
 log = logging.getLogger("prnf")
-EXIT_USAGE, EXIT_ERROR = 2, 1
+EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
 
 
 class Progress:
@@ -34,7 +35,15 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="prnf", description=__doc__)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    # -q and -v also after the subcommand (``prnf run model.json -q``)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress output")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
+    add_parser = sub.add_parser
+    sub.add_parser = lambda *a, **kw: add_parser(*a, parents=[common], **kw)
 
     run = sub.add_parser("run", help="run a model file (under mpiexec: repeats on every rank)")
     run.add_argument("model", help="model JSON written by Runner.dump_model (or the reference system)")
@@ -93,20 +102,74 @@ def _keep_best(text):
     return int(value) if value >= 1 and value.is_integer() else value
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler's time limit) as an exception, so that every ``finally``
+    runs: the checkpoint flushed and closed, temporary files removed."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="prnf: %(levelname)s: %(message)s")
     if not args.verbose:
         log.setLevel(logging.INFO)      # PRNF's own notes (FFT planning time), not libraries'
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args) or 0
-    except PRNFError as exc:
-        print(f"prnf: error: {exc}", file=sys.stderr)
+    except RankError as exc:            # raised on every rank together: one message is enough
+        if _world().rank == 0:
+            print(f"prnf: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except PRNFError as exc:
+        return _stop_every_rank(f"prnf: error{_on_rank()}: {exc}", EXIT_ERROR)
+    except Terminated:
+        print(f"prnf: terminated by SIGTERM{_on_rank()}{_resume_hint(args)}", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
-        print("prnf: interrupted", file=sys.stderr)
-        return 130
+        print(f"prnf: interrupted{_on_rank()}{_resume_hint(args)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if _world().size == 1:
+            raise
+        import traceback
+        traceback.print_exc()
+        return _stop_every_rank(f"prnf: error{_on_rank()}: {type(exc).__name__}: {exc}", EXIT_ERROR)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _world():
+    from . import parallel
+    return parallel.world()
+
+
+def _on_rank():
+    world = _world()
+    return f" on MPI rank {world.rank} of {world.size}" if world.size > 1 else ""
+
+
+def _stop_every_rank(message, code):
+    """Print ``message``; under MPI also end every other rank now (they may be waiting in a
+    collective this rank will never join: a hang would burn the whole allocation)."""
+    print(message, file=sys.stderr)
+    world = _world()
+    if world.size > 1:
+        print("prnf: stopping every rank (MPI_Abort)", file=sys.stderr)
+        sys.stderr.flush()
+        world.abort(code)
+    return code
+
+
+def _resume_hint(args):
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint:
+        return (f"; finished repeats are kept in the checkpoint '{checkpoint}': run the same "
+                "command again to resume")
+    return "; nothing was saved (give --checkpoint FILE to keep finished repeats)"
 
 
 def _runner(args, **kwargs):
@@ -118,13 +181,27 @@ def _runner(args, **kwargs):
                   **kwargs)
 
 
+def _check_outputs(args):
+    """Every output file must be writable before the first iteration, not after the run."""
+    from .fileutil import check_writable
+    if _world().rank != 0:
+        return
+    for option in ("out", "plot", "checkpoint"):
+        value = getattr(args, option, None)
+        if value:
+            check_writable(value, f"--{option}")
+
+
 def _finish(runner, out, args):
-    """Write the result (rank 0 only) and print a short summary."""
+    """Write the result (rank 0 only) and print a short summary. Ctrl-C and SIGTERM wait
+    until the files are complete; a result that cannot be written is kept elsewhere."""
     if out is None:
         return
-    runner.save_h5(out, args.out)
-    if args.plot:
-        runner.plot_result(out, args.plot)
+    from .fileutil import signals_deferred
+    with signals_deferred():
+        _save(runner, out, args.out)
+        if args.plot:
+            runner.plot_result(out, args.plot)
     shell = out["resolution_shell"]
     print(f"merged {out['merged']} repeats over {out['ranks']} rank(s), seed {out['seed']}")
     print(f"path: {' -> '.join(out['stream_path'])}")
@@ -133,7 +210,19 @@ def _finish(runner, out, args):
     print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
 
 
+def _save(runner, out, path):
+    from .fileutil import rescue_path
+    try:
+        runner.save_h5(out, path)
+    except OSError as exc:
+        rescue = rescue_path(path)
+        runner.save_h5(out, rescue)
+        raise DataFileError(f"cannot write '{path}': {exc.strerror or exc}; the result is kept "
+                            f"in '{rescue}'") from exc
+
+
 def cmd_run(args):
+    _check_outputs(args)
     runner = _runner(args, loadfile=args.model)
     out = runner.run(repeat=args.repeat, seed=args.seed, keep_best=args.keep_best,
                      checkpoint=args.checkpoint)
@@ -142,6 +231,7 @@ def cmd_run(args):
 
 def cmd_demo(args):
     from . import demo
+    _check_outputs(args)
     runner, truth = demo.build(workdir=os.path.dirname(os.path.abspath(args.out)),
                                make_runner=lambda inputs, output: _runner(args, inputnodes=inputs,
                                                                           outputnode=output))

@@ -94,6 +94,8 @@ def check_config(config):
     for key in ("pattern_path", "mask_path", "initial_model"):
         if full[key] is not None and not isinstance(full[key], (str, os.PathLike, np.ndarray)):
             raise ConfigError(f"{key}={full[key]!r}: give a file path (str) or None")
+        if isinstance(full[key], os.PathLike):      # kept as text: model files and results hold it
+            full[key] = os.fspath(full[key])
     shape = full["pattern_shape"]
     if shape is not None and (not isinstance(shape, (list, tuple)) or not shape
                               or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0

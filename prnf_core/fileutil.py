@@ -3,18 +3,33 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
+import time
+
+from .errors import ConfigError
+
+
+def umask():
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``."""
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+
+    The file gets the mode a plain ``open`` would give (0666 less the umask), not
+    ``mkstemp``'s 0600, so colleagues can read a shared project's results."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-" + os.path.basename(path) + "-")
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~umask())
         yield tmp
         os.replace(tmp, path)
     finally:
@@ -23,10 +38,61 @@ def atomic_path(path):
 
 
 def atomic_write(path, content: bytes):
-    """Write ``content`` to ``path`` through a temporary file and a rename."""
+    """Write ``content`` to ``path`` through a temporary file and a rename; a full disk is a
+    plain OSError and leaves no temporary file."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def check_writable(path, what):
+    """Refuse, before any work, an output ``path`` that cannot be written: a folder, a path
+    under a file, a folder without write permission. Missing folders are created."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ConfigError(f"{what} '{path}' is a folder; give a file name, e.g. "
+                          f"'{os.path.join(path, 'result.h5')}'")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{what} '{path}' cannot be written ({exc.strerror or exc}); "
+                          "give a path in a folder you can write to") from None
+
+
+def rescue_path(path):
+    """Where a result goes when ``path`` could not be written: PRNF's cache folder."""
+    stem = os.path.splitext(os.path.basename(os.fspath(path)))[0] or "result"
+    folder = os.path.join(cache_dir(), "rescued")
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.h5")
+
+
+@contextlib.contextmanager
+def signals_deferred(signals=(signal.SIGINT, signal.SIGTERM)):
+    """Hold Ctrl-C and SIGTERM while a file is written (HDF5 once swallowed a Ctrl-C inside
+    the save and the program exited 0); the first one received is raised afterwards."""
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = {sig: signal.signal(sig, lambda s, _f: received.append(s)) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        handler = previous[received[0]]
+        if callable(handler):
+            handler(received[0], None)
+        elif received[0] == signal.SIGINT:
+            raise KeyboardInterrupt
 
 
 def cache_dir():

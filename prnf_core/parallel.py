@@ -34,6 +34,9 @@ class SingleProcess:
     def ranks_on_node(self):
         return 1
 
+    def abort(self, code):
+        raise SystemExit(code)
+
 
 class MPIComm:
     """Thin wrapper of an mpi4py communicator with the same interface."""
@@ -59,6 +62,10 @@ class MPIComm:
         out = np.empty_like(array) if self.rank == root else None
         self.comm.Reduce(array, out, op=MPI.SUM, root=root)
         return out
+
+    def abort(self, code):
+        """End every rank of the job now (mpiexec names the rank that called it)."""
+        self.comm.Abort(code)
 
     def ranks_on_node(self):
         from mpi4py import MPI

@@ -1,12 +1,13 @@
 """Result files and pictures: ``save_h5`` (atomic HDF5) and ``plot_result`` (six panels)."""
 from __future__ import annotations
 
+import io
 import json
 import platform
 
 import numpy as np
 
-from .fileutil import atomic_path
+from .fileutil import atomic_path, atomic_write
 
 #: result key -> HDF5 dataset name (the seed's names first).
 DATASETS = {
@@ -48,20 +49,23 @@ def save_h5(out, save_file):
     resolution shell (-1 if the PRTF never drops below 1/e) and library versions (JSON).
     """
     import h5py
-    with atomic_path(save_file) as tmp:
-        with h5py.File(tmp, "w") as f:
-            for key, name in DATASETS.items():
-                f.create_dataset(name, data=np.asarray(out[key]), compression="gzip"
-                                 if np.asarray(out[key]).size > 4096 else None)
-            for key in ATTRIBUTES:
-                f.attrs[key] = out[key]
-            f.attrs["seed"] = str(out["seed"])
-            f.attrs["keep_best"] = json.dumps(out["keep_best"])
-            f.attrs["resolution_shell"] = -1 if out["resolution_shell"] is None else out["resolution_shell"]
-            f.attrs["center"] = np.asarray(out["center"])
-            f.attrs["stream_path"] = json.dumps(out["stream_path"])
-            f.attrs["model_json"] = json.dumps(out["model"])
-            f.attrs["versions"] = json.dumps(versions())
+    # HDF5 writes into memory, then one plain write puts the bytes on disk: a full disk is
+    # then an OSError, not a crash inside HDF5 (a segmentation fault, 3 of 3 tries)
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        for key, name in DATASETS.items():
+            f.create_dataset(name, data=np.asarray(out[key]), compression="gzip"
+                             if np.asarray(out[key]).size > 4096 else None)
+        for key in ATTRIBUTES:
+            f.attrs[key] = out[key]
+        f.attrs["seed"] = str(out["seed"])
+        f.attrs["keep_best"] = json.dumps(out["keep_best"])
+        f.attrs["resolution_shell"] = -1 if out["resolution_shell"] is None else out["resolution_shell"]
+        f.attrs["center"] = np.asarray(out["center"])
+        f.attrs["stream_path"] = json.dumps(out["stream_path"])
+        f.attrs["model_json"] = json.dumps(out["model"])
+        f.attrs["versions"] = json.dumps(versions())
+    atomic_write(save_file, buffer.getbuffer())
     return save_file
 
 

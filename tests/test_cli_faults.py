@@ -1,0 +1,145 @@
+"""The command line under faults: unwritable outputs, a full disk, SIGTERM, Ctrl-C, umask."""
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import pytest
+
+from prnf_core import Runner, phmodel
+from prnf_core.cli import main
+
+from helpers import config, write_pattern
+
+
+def model(tmp_path, iterations=20, shape=(32, 32)):
+    pattern, mask, _ = write_pattern(tmp_path, shape=shape)
+    inp = phmodel.pInput(config(pattern, mask))
+    Runner([inp], phmodel.pOutput().after(phmodel.HIO(iterations, 40, 0.9).after(inp))).dump_model(
+        tmp_path / "m.json")
+    return str(tmp_path / "m.json")
+
+
+def prnf(*args, env=None, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "prnf_core.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+                            **kwargs)
+
+
+def leftovers(folder):
+    return [p.name for p in pathlib.Path(folder).rglob(".tmp-*")]
+
+
+@pytest.mark.parametrize("bad", ["folder", "under a file"])
+def test_unwritable_outputs_are_refused_before_the_first_iteration(tmp_path, capsys, bad):
+    # they raised raw tracebacks after the run, which was lost
+    path = model(tmp_path)
+    (tmp_path / "plain.txt").write_text("x")
+    out = {"folder": tmp_path, "under a file": tmp_path / "plain.txt" / "r.h5"}[bad]
+    assert main(["run", path, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"--out '{out}'" in err and "repeat" not in err       # no iteration ran
+
+
+def test_a_result_that_cannot_be_saved_is_kept_elsewhere(tmp_path, capsys, monkeypatch):
+    path = model(tmp_path)
+    monkeypatch.setenv("PRNF_CACHE_DIR", str(tmp_path / "cache"))
+    from prnf_core import results
+    real = results.atomic_write
+    def full_disk(target, content):
+        if "cache" not in str(target):
+            raise OSError(28, "No space left on device")
+        return real(target, content)
+    monkeypatch.setattr(results, "atomic_write", full_disk)
+    assert main(["run", path, "-q", "--out", str(tmp_path / "r.h5")]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "the result is kept in" in err
+    rescued = list((tmp_path / "cache" / "rescued").glob("r-*.h5"))
+    assert len(rescued) == 1
+    with h5py.File(rescued[0]) as f:
+        assert f["sample_retrieved"].shape == (32, 32)
+
+
+def _small_disk(folder):
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+                                            str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+
+
+def test_a_full_disk_is_an_error_not_a_crash(tmp_path):
+    # HDF5 writing onto a full disk ended in a segmentation fault (exit 139) and lost the run
+    path = model(tmp_path)
+    disk = tmp_path / "disk"
+    _small_disk(disk)
+    try:
+        (disk / "filler").write_bytes(b"\0" * 60 * 1024)
+        proc = prnf("run", path, "-q", "--out", str(disk / "r.h5"),
+                    env={"PRNF_CACHE_DIR": str(tmp_path / "cache")})
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 1, err
+        assert "No space left on device" in err and "the result is kept in" in err
+        assert leftovers(disk) == [] and not (disk / "r.h5").exists()
+    finally:
+        subprocess.run(["umount", str(disk)])
+
+
+@pytest.mark.parametrize("sig,code,words", [(signal.SIGTERM, 143, "terminated by SIGTERM"),
+                                            (signal.SIGINT, 130, "interrupted")])
+def test_signals_end_cleanly_and_the_run_resumes(tmp_path, sig, code, words):
+    # SIGTERM left .tmp-* files and printed nothing
+    path = model(tmp_path, iterations=400, shape=(64, 64))
+    checkpoint = tmp_path / "ck.h5"
+    args = ("run", path, "--repeat", "200", "--seed", "1", "--checkpoint", str(checkpoint),
+            "--out", str(tmp_path / "r.h5"))
+    proc = prnf(*args)
+    deadline = time.monotonic() + 240
+    while not _finished_repeats(checkpoint) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert words in err and "run the same command again to resume" in err
+    assert leftovers(tmp_path) == [] and not (tmp_path / "r.h5").exists()
+    assert _finished_repeats(checkpoint) >= 1
+
+
+def _finished_repeats(checkpoint):
+    try:
+        with h5py.File(checkpoint, "r", locking=False) as f:
+            return sum(name.startswith("repeat-") for name in f)
+    except (OSError, KeyError):
+        return 0
+
+
+def test_ctrl_c_during_the_save_finishes_the_file_then_exits_nonzero(tmp_path, capsys,
+                                                                     monkeypatch):
+    # a Ctrl-C inside the save was swallowed and the program exited 0
+    path = model(tmp_path)
+    from prnf_core import results
+    real = results.atomic_write
+    def interrupted(target, content):
+        os.kill(os.getpid(), signal.SIGINT)       # arrives while the file is being written
+        return real(target, content)
+    monkeypatch.setattr(results, "atomic_write", interrupted)
+    assert main(["run", path, "-q", "--out", str(tmp_path / "r.h5")]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    with h5py.File(tmp_path / "r.h5") as f:             # written completely first
+        assert f["sample_retrieved"].shape == (32, 32)
+    assert leftovers(tmp_path) == []
+
+
+def test_files_follow_the_umask(tmp_path):
+    # result, model and config files were 0600 whatever the umask
+    old = os.umask(0o022)
+    try:
+        path = model(tmp_path)
+        assert main(["run", path, "-q", "--out", str(tmp_path / "r.h5"),
+                     "--plot", str(tmp_path / "r.png")]) == 0
+    finally:
+        os.umask(old)
+    for name in ("m.json", "r.h5", "r.png"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
