@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import socket
 
 import numpy as np
 
 from .errors import ConfigError, DataFileError
 from .stream import Stream
+
+log = logging.getLogger("prnf.checkpoint")
 
 
 def fingerprint(model_document, precision):
@@ -27,29 +31,52 @@ def fingerprint(model_document, precision):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class Checkpoint:
-    """Finished repeats of one rank, by repeat index."""
+def data_fingerprint(inputs):
+    """Hash of every input's prepared data (pattern, mask, geometry, supports, start): a
+    checkpoint of other data must not be resumed as if it were this run's."""
+    digest = hashlib.sha256()
+    for node in inputs:
+        d = node.prepared()
+        for array in (d.amplitude, d.measured, d.fixed_support, d.initial_model, d.start_support):
+            digest.update(b"none" if array is None else np.ascontiguousarray(array).tobytes())
+        digest.update(repr((d.shape, d.center, d.background)).encode())
+    return digest.hexdigest()
 
-    def __init__(self, path, rank, size, fingerprint_):
+
+class Checkpoint:
+    """Finished repeats of one rank, by repeat index, guarded by a lock file of our own
+    (``<checkpoint>.lock`` with the owner's host and pid: HDF5's file locking is often off
+    on cluster file systems, and two writers corrupt the file)."""
+
+    def __init__(self, path, rank, size, fingerprint_, data_fingerprint_=None):
         path = os.fspath(path)
         if size > 1:
             stem, ext = os.path.splitext(path)
             path = f"{stem}.rank{rank}{ext or '.h5'}"
-        self.path, self.fingerprint = path, fingerprint_
-        self._open()
+        self.path, self.fingerprint, self.data = path, fingerprint_, data_fingerprint_
+        self.lock = FileLock(path + ".lock", f"checkpoint '{path}'")
+        self.lock.acquire()
+        try:
+            self._open()
+        except BaseException:
+            self.lock.release()
+            raise
 
     def _open(self):
         import h5py
         try:
             self.file = h5py.File(self.path, "a")
         except OSError as exc:
-            raise DataFileError(f"cannot open checkpoint '{self.path}': {exc}; delete it to start "
-                                "over") from exc
+            raise DataFileError(f"cannot open checkpoint '{self.path}': {exc}; if it is damaged, "
+                                "give another checkpoint path") from exc
         stored = self.file.attrs.get("fingerprint")
         if stored is not None and stored != self.fingerprint:
+            self.file.close()
             raise ConfigError(f"checkpoint '{self.path}' was written by another network or "
-                              "precision; delete it or give another checkpoint path")
+                              "precision; give another checkpoint path (or delete that file "
+                              "if you no longer need its repeats)")
         self.file.attrs["fingerprint"] = self.fingerprint
+        self._check_data()
         for name in [n for n in self.file if n.startswith("incomplete-")]:
             del self.file[name]
 
@@ -87,5 +114,92 @@ class Checkpoint:
         self.file.move(temp, f"repeat-{repeat_id}")
         self.file.flush()
 
+    def _check_data(self):
+        """Other data than the checkpoint's: its repeats are stale; start afresh and say so."""
+        stored = self.file.attrs.get("data_fingerprint")
+        if self.data is None or stored == self.data:
+            return
+        finished = [n for n in self.file if n.startswith("repeat-")]
+        if stored is not None:
+            for name in finished:
+                del self.file[name]
+            self.file.attrs.pop("seed", None)
+            log.warning("the data changed since checkpoint '%s' was written: its %d finished "
+                        "repeat(s) are discarded and the run starts afresh", self.path,
+                        len(finished))
+        self.file.attrs["data_fingerprint"] = self.data
+        self.file.flush()
+
     def close(self):
-        self.file.close()
+        try:
+            self.file.close()
+        finally:
+            self.lock.release()
+
+
+class FileLock:
+    """An exclusive lock file holding ``host pid``; a lock left by a process of this host
+    that has ended is taken over (with a note), any other is refused naming its owner."""
+
+    def __init__(self, path, what):
+        self.path, self.what, self.held = path, what, False
+
+    def acquire(self):
+        me = f"{socket.gethostname()} {os.getpid()}"
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                if not self._stale():
+                    raise ConfigError(self._busy_message()) from None
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(me + "\n")
+            self.held = True
+            return
+        raise ConfigError(self._busy_message())
+
+    def _owner(self):
+        try:
+            with open(self.path) as f:
+                host, pid = f.read().split()[:2]
+            return host, int(pid)
+        except (OSError, ValueError):
+            return None, None
+
+    def _stale(self):
+        """True (and the lock removed) when its owner ran on this host and has ended."""
+        host, pid = self._owner()
+        if host != socket.gethostname() or pid is None or _alive(pid):
+            return False
+        log.warning("%s: taking over the lock of process %d, which has ended", self.what, pid)
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
+        return True
+
+    def _busy_message(self):
+        host, pid = self._owner()
+        owner = f"process {pid} on host {host}" if pid else "another process"
+        return (f"{self.what} is in use by {owner} (lock file '{self.path}'); wait until that "
+                "run ends or give another checkpoint path. Only if that run has certainly ended "
+                "(on a host this one cannot see), remove the lock file")
+
+    def release(self):
+        if self.held:
+            self.held = False
+            try:
+                os.remove(self.path)
+            except FileNotFoundError:
+                pass
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:       # someone else's process: alive
+        return True
+    return True

@@ -104,9 +104,10 @@ class Runner:
     def _open_checkpoint(self, path):
         if path is None:
             return None
-        from .checkpoint import Checkpoint, fingerprint
+        from .checkpoint import Checkpoint, data_fingerprint, fingerprint
         return Checkpoint(path, self.comm.rank, self.comm.size,
-                          fingerprint(self.model_document(), self.precision))
+                          fingerprint(self.model_document(), self.precision),
+                          data_fingerprint(self.inputs))
 
     def _run(self, repeat, seed, keep_best):
         # rank 0 decides (a checkpoint may hold the seed, or refuse another one); guarded so

@@ -103,3 +103,55 @@ def finished_repeats(path):
             return sum(name.startswith("repeat-") for name in f)
     except (OSError, KeyError):
         return 0
+
+
+def test_a_checkpoint_of_other_data_starts_afresh_and_says_so(cfg, tmp_path, caplog):
+    # the fingerprint covered the network only: a rerun after the data file changed returned
+    # the old reconstruction bit for bit
+    checkpoint = tmp_path / "ck.h5"
+    old = network(cfg).run(2, seed=4, checkpoint=checkpoint)
+    pattern = np.load(cfg["pattern_path"])
+    np.save(cfg["pattern_path"], np.roll(pattern, 1, axis=0))       # new data, same network
+    fresh = network(cfg).run(2, seed=4)
+    with caplog.at_level("WARNING", logger="prnf.checkpoint"):
+        resumed = network(cfg).run(2, seed=4, checkpoint=checkpoint)
+    assert "the data changed" in caplog.text and "2 finished repeat(s) are discarded" in caplog.text
+    np.testing.assert_array_equal(resumed["sample_ret"], fresh["sample_ret"])
+    assert not np.array_equal(resumed["sample_ret"], old["sample_ret"])
+
+
+def test_a_checkpoint_in_use_is_refused_naming_its_owner(cfg, tmp_path):
+    # with HDF5 file locking off, two runs on one checkpoint both succeeded and corrupted it
+    checkpoint = tmp_path / "ck.h5"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "ck.h5.lock").write_text(f"{os.uname().nodename} {other.pid}\n")
+        with pytest.raises(ConfigError, match=rf"in use by process {other.pid} on host") as info:
+            network(cfg).run(1, seed=1, checkpoint=checkpoint)
+        assert "delete" not in str(info.value)
+    finally:
+        other.kill()
+        other.wait()
+    # the owner has ended: its lock is stale and taken over; the lock goes with the run
+    assert network(cfg).run(1, seed=1, checkpoint=checkpoint)["merged"] == 1
+    assert not (tmp_path / "ck.h5.lock").exists()
+
+
+def test_two_concurrent_runs_on_one_checkpoint(cfg, tmp_path):
+    checkpoint = tmp_path / "ck.h5"
+    code = ("import sys; sys.path.insert(0, {tests!r}); from test_checkpoint import network; "
+            "network({cfg!r}).run(100000, seed=1, checkpoint={ck!r})").format(
+        tests=os.path.dirname(__file__), cfg=cfg, ck=str(checkpoint))
+    env = {**os.environ, "HDF5_USE_FILE_LOCKING": "FALSE"}
+    first = subprocess.Popen([sys.executable, "-c", code], env=env)     # a long run
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "ck.h5.lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                text=True, timeout=300)
+        assert first.poll() is None                                    # still running
+        assert second.returncode != 0 and f"is in use by process {first.pid}" in second.stderr
+    finally:
+        first.kill()
+        first.wait()

@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import time
 import tracemalloc
 
 import numpy as np
@@ -109,3 +110,23 @@ def test_merging_many_3d_repeats_keeps_memory_flat(rng):
     tracemalloc.stop()
     assert peaks[1] < peaks[0] * 1.2 + 512 * 1024, peaks
     assert acc.count == 45
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_rank_failing_before_the_first_collective_stops_the_job(data, tmp_path):
+    # `mpiexec -n 1 prnf run good.json : -n 1 prnf run missing.json` hung forever
+    pattern, mask = data
+    inp = phmodel.pInput(config(pattern, mask))
+    Runner([inp], phmodel.pOutput().after(phmodel.HIO(50, 40, 0.9).after(inp))).dump_model(
+        tmp_path / "good.json")
+    cli = [sys.executable, "-m", "prnf_core.cli", "run"]
+    start = time.monotonic()
+    proc = subprocess.run([MPIEXEC, "-n", "1", *cli, str(tmp_path / "good.json"), "--repeat", "50",
+                           "--out", str(tmp_path / "r.h5"), ":", "-n", "1", *cli,
+                           str(tmp_path / "missing.json")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "on MPI rank 1 of 2: model file not found" in proc.stderr, proc.stderr[-2000:]
+    assert time.monotonic() - start < 60
+    assert not (tmp_path / "r.h5").exists()
