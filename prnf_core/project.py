@@ -96,13 +96,14 @@ class Project:
         return parser
 
     def read(self):
+        return _parse(self.read_text())
+
+    def read_text(self):
         if not os.path.isfile(self.config_file):
             raise ConfigError(f"no project at '{self.folder}' (no config.ini); create one with "
                               "new_project(...) or pick one with use_project(path)")
-        parser = configparser.ConfigParser()
-        parser.optionxform = str
-        parser.read(self.config_file)
-        return parser
+        with open(self.config_file) as f:
+            return f.read()
 
     def write(self, parser):
         from io import StringIO
@@ -111,26 +112,31 @@ class Project:
         atomic_write(self.config_file, text.getvalue().encode())
 
     def configure(self, params):
-        """Set ``{'section|key': value}`` entries; unknown keys are refused with the valid ones."""
-        parser = self.read()
+        """Set ``{'section|key': value}`` entries; unknown keys are refused with the valid ones.
+
+        The new configuration must compile into a network before anything is written (a bad
+        value once broke every later command), and the file is edited line by line, so the
+        user's comments stay."""
+        text = self.read_text()
         allowed = {f"{s}|{k}" for s, k in KEYS if self._default((s, k)) is not None}
         for name, value in params.items():
             if name not in allowed:
                 raise ConfigError(f"unknown project key {name!r}; valid keys: {sorted(allowed)}")
             section, key = name.split("|")
-            parser[section][key] = str(value)
-        self.write(parser)
-        self.network()          # check now that the configuration compiles
+            text = _set_ini_value(text, section, key, str(value))
+        self.network(_parse(text))
+        atomic_write(self.config_file, text.encode())
 
-    def settings(self):
-        parser = self.read()
+    def settings(self, parser=None):
+        parser = parser or self.read()
         return {f"{s}|{k}": _value(v) for s in parser.sections() for k, v in parser[s].items()}
 
     # ------------------------------------------------------------ network
-    def input_config(self):
+    def input_config(self, parser=None):
         """The pInput config of this project (after padding, written into the folder)."""
-        s = self.settings()
-        pattern, mask = self._load_data(s)
+        parser = parser or self.read()
+        s = self.settings(parser)
+        pattern, mask = self._load_data(s, parser)
         pattern, mask = _pad(pattern, mask, s["input|padd_to_pow2"])
         os.makedirs(os.path.join(self.folder, "input"), exist_ok=True)
         pattern_path = os.path.join(self.folder, "input", "pattern.npy")
@@ -152,10 +158,13 @@ class Project:
             "initial_model": s["input|init_model"],
         }
 
-    def _load_data(self, s):
+    def _load_data(self, s, parser):
         from .io import load_array
-        parser = self.read()
-        shape = tuple(int(v) for v in str(s["input|shape"]).split(","))
+        try:
+            shape = tuple(int(v) for v in str(s["input|shape"]).split(","))
+        except ValueError:
+            raise ConfigError(f"input|shape={s['input|shape']!r}: give sizes like 123,123 "
+                              "(or 120,120,120 in 3D)") from None
         pattern = load_array(parser["project"]["data_path"], shape=shape)
         if pattern.shape != shape:
             raise ConfigError(f"the data has shape {pattern.shape} but input|shape is "
@@ -165,14 +174,15 @@ class Project:
                 else load_array(mask_path, shape=shape).astype(bool))
         return pattern, mask
 
-    def network(self):
+    def network(self, parser=None):
         """Compile the schedule into pInput -> algorithms -> pOutput; returns (inputs, output)."""
         from .nodes import pInput, pOutput
         from .plugins import get_registry
-        s = self.settings()
+        parser = parser or self.read()
+        s = self.settings(parser)
         size = s["phasing_parameters|support_size" if self.dims == 2 else "phasing_parameters|voxel_number"]
         registry = get_registry()
-        node = first = pInput(self.input_config(), name="project input")
+        node = first = pInput(self.input_config(parser), name="project input")
         for iterations, name in parse_schedule(s["phasing|iters"]):
             try:
                 cls = registry.get(name).cls
@@ -227,19 +237,51 @@ class Project:
     def write_job_script(self, cmd, num_proc):
         """A Slurm batch script beside the project; nothing is submitted."""
         run = shlex.join(cmd[3:] if num_proc > 1 else cmd)
+        if any(c in part for part in cmd for c in "\n\r"):
+            # a #SBATCH line ends at a newline: the rest would run as a shell line
+            raise ConfigError(f"the project path {self.folder!r} holds a line break, which a job "
+                              "script cannot quote; move the project to a folder without one")
         launcher = f"srun --mpi=pmi2 -n {num_proc} " if num_proc > 1 else ""
+        quote = shlex.quote
         script = "\n".join([
             "#!/bin/bash",
-            f"#SBATCH --job-name=prnf-{os.path.basename(self.folder)}",
+            f"#SBATCH --job-name={quote('prnf-' + os.path.basename(self.folder))}",
             f"#SBATCH --ntasks={num_proc}",
             "#SBATCH --cpus-per-task=1",
-            f"#SBATCH --output={self.path('run.log')}",
-            f"#SBATCH --chdir={self.folder}",
+            f"#SBATCH --output={quote(self.path('run.log'))}",
+            f"#SBATCH --chdir={quote(self.folder)}",
             "# submit with: sbatch job.slurm",
             f"{launcher}{run}",
             ""])
         atomic_write(self.path("job.slurm"), script.encode())
         return self.path("job.slurm")
+
+
+def _parse(text):
+    parser = configparser.ConfigParser()
+    parser.optionxform = str
+    parser.read_string(text)
+    return parser
+
+
+def _set_ini_value(text, section, key, value):
+    """``text`` (an ini file) with ``key = value`` set in ``[section]``; every other line,
+    comments included, as it was."""
+    lines = text.splitlines(keepends=True)
+    header = re.compile(r"^\s*\[(.+)\]\s*$")
+    entry = re.compile(rf"^\s*{re.escape(key)}\s*[=:]")
+    start = next((i for i, ln in enumerate(lines) if (m := header.match(ln)) and m.group(1) == section),
+                 None)
+    if start is None:
+        return text + ("" if text.endswith("\n") or not text else "\n") + f"\n[{section}]\n{key} = {value}\n"
+    end = next((i for i in range(start + 1, len(lines)) if header.match(lines[i])), len(lines))
+    for i in range(start + 1, end):
+        if entry.match(lines[i]):
+            lines[i] = f"{key} = {value}\n"
+            return "".join(lines)
+    last = max((i for i in range(start, end) if lines[i].strip()), default=start)
+    lines.insert(last + 1, f"{key} = {value}\n")
+    return "".join(lines)
 
 
 def _read_bytes(path):

@@ -143,3 +143,26 @@ def test_files_follow_the_umask(tmp_path):
         os.umask(old)
     for name in ("m.json", "r.h5", "r.png"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_paths_given_as_pathlib_objects_work_to_the_end(tmp_path):
+    # a pathlib.Path in the config raised a raw traceback after the run (the model JSON)
+    pattern, mask, _ = write_pattern(tmp_path)
+    inp = phmodel.pInput(config(pathlib.Path(pattern), pathlib.Path(mask)))
+    runner = Runner([inp], phmodel.pOutput().after(phmodel.ERA(5, 40).after(inp)))
+    out = runner.run(1, seed=0)
+    runner.save_h5(out, tmp_path / "r.h5")
+    runner.dump_model(tmp_path / "m.json", skeleton=True)
+    assert Runner(loadfile=tmp_path / "m.json").inputs[0].params["config_dict"]["pattern_path"] == pattern
+
+
+def test_project_config_files_follow_the_umask(tmp_path, monkeypatch):
+    from prnf_core import phase2d
+    monkeypatch.setenv("PRNF_CACHE_DIR", str(tmp_path / "cache"))      # the current project
+    pattern, mask, _ = write_pattern(tmp_path)
+    old = os.umask(0o002)
+    try:
+        folder = phase2d.new_project(pattern, mask, path=str(tmp_path), name="shared")
+    finally:
+        os.umask(old)
+    assert os.stat(os.path.join(folder, "config.ini")).st_mode & 0o777 == 0o664

@@ -1,6 +1,8 @@
 """The phase2d/phase3d project workflow: create, configure, run (1 and 2 processes), read."""
 import configparser
 import os
+import shlex
+import subprocess
 
 import h5py
 import numpy as np
@@ -150,3 +152,39 @@ def test_shell_commands(tmp_path, data, capsys):
     assert (tmp_path / "sh" / "job.slurm").exists()
     assert main(["project", "use", str(tmp_path / "sh")]) == 0
     assert "current project" in capsys.readouterr().out
+
+
+def test_config_is_validated_before_it_is_written_and_keeps_comments(tmp_path, data):
+    # a rejected value was written first, and input|shape=abc broke every later command
+    folder = phase2d.new_project(*data, path=str(tmp_path), name="c")
+    ini = tmp_path / "c" / "config.ini"
+    ini.write_text("# my beam time, run 42\n" + ini.read_text().replace(
+        "[phasing]", "[phasing]\n# schedule tried on 2 Dec"))
+    before = ini.read_text()
+    for bad, words in (({"input|shape": "abc"}, r"input\|shape='abc': give sizes"),
+                       ({"phasing|iters": "10HOI"}, "unknown algorithm 'HOI'")):
+        with pytest.raises(ConfigError, match=words):
+            phase2d.config_project(bad)
+        assert ini.read_text() == before
+    phase2d.config_project({"phasing|iters": "20HIO 10ERA", "phasing|repeats": 1})
+    text = ini.read_text()
+    assert "# my beam time, run 42" in text and "# schedule tried on 2 Dec" in text
+    assert Project(folder, 2).settings()["phasing|iters"] == "20HIO 10ERA"
+    assert main(["project", "config", "phasing_parameters|support_size=70"]) == 0
+
+
+@pytest.mark.parametrize("name", ["odd name $(touch pwned)", "two\nlines"])
+def test_job_scripts_quote_every_path(tmp_path, data, name):
+    # a newline in the project path was written unquoted into job.slurm and ran as a shell line
+    folder = phase2d.new_project(*data, path=str(tmp_path), name=name)
+    phase2d.config_project(SMALL)
+    if "\n" in name:
+        with pytest.raises(ConfigError, match="holds a line break"):
+            phase2d.run_project(num_proc=2, cluster=True)
+        return
+    text = open(phase2d.run_project(num_proc=2, cluster=True)).read()
+    chdir = next(ln for ln in text.splitlines() if ln.startswith("#SBATCH --chdir="))
+    assert shlex.split(chdir.split("=", 1)[1]) == [folder]
+    subprocess.run(["bash", "-n", os.path.join(folder, "job.slurm")], check=True)
+    command = text.splitlines()[-1]
+    assert os.path.join(folder, "model.json") in shlex.split(command)
