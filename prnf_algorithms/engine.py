@@ -17,7 +17,10 @@ import numpy as np
 
 from prnf_core import AlgorithmNode, ConfigError, check_range
 
-from . import _threads, fft, kernels, support
+from . import _threads, fft, kernels, shrinkwrap, support
+
+#: Threshold shrinkwrap updates the support every this many iterations unless a node says.
+DEFAULT_EVERY = 10
 
 
 class _Workspace:
@@ -68,15 +71,21 @@ class IterativeProjection(AlgorithmNode):
     feedback_on_violation = False  # HIO-type: support pixels failing positivity get feedback
 
     def __init__(self, iteration, support_size, name=None, positivity=False, real=False,
-                 support_sigma=0.0, shrink_iterations=0, params=None):
+                 support_sigma=0.0, shrink_iterations=0, support_threshold=None,
+                 sigma_end=None, support_every=None, params=None):
         for flag, value in (("positivity", positivity), ("real", real)):
             if not isinstance(value, (bool, np.bool_)):   # 'no' is truthy: it switched it on
                 raise ConfigError(f"{flag}={value!r}: give True or False")
         check_range("support_sigma", support_sigma, 0.0, 1e6)
         check_range("shrink_iterations", shrink_iterations, 0, 1e12)
+        _check_threshold_options(support_size, support_threshold, sigma_end, support_every,
+                                 shrink_iterations)
         extra = {k: v for k, v in (("positivity", positivity), ("real", real),
                                    ("support_sigma", support_sigma),
-                                   ("shrink_iterations", shrink_iterations)) if v}
+                                   ("shrink_iterations", shrink_iterations),
+                                   ("support_threshold", support_threshold),
+                                   ("sigma_end", sigma_end),
+                                   ("support_every", support_every)) if v}
         super().__init__(iteration, support_size, name=name, **(params or {}), **extra)
         self.constraint = 2 if positivity else (1 if real else 0)
         self.support_sigma = float(support_sigma)
@@ -126,6 +135,36 @@ class IterativeProjection(AlgorithmNode):
         return True
 
 
+def _threshold_rule(node, n_eligible, workers):
+    p = node.params
+    if p.get("support_threshold") is None:
+        return None
+    return shrinkwrap.ThresholdRule(node.name, p["support_threshold"], node.support_sigma,
+                                    p.get("sigma_end"), p.get("support_every") or DEFAULT_EVERY,
+                                    n_eligible, workers)
+
+
+def _check_threshold_options(size, threshold, sigma_end, every, shrink_iterations):
+    if threshold is None:
+        if size is None:
+            raise ConfigError("support_size=None needs a support rule that sets the size: give "
+                              "support_threshold (e.g. 0.2) or a support_size")
+        for name, value in (("sigma_end", sigma_end), ("support_every", every)):
+            if value is not None:
+                raise ConfigError(f"{name}={value!r} applies to threshold shrinkwrap: give "
+                                  "support_threshold too")
+        return
+    check_range("support_threshold", threshold, 0.0, 1.0, low_open=True, high_open=True)
+    if sigma_end is not None:
+        check_range("sigma_end", sigma_end, 0.0, 1e6)
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        raise ConfigError(f"support_every={every!r}: give an integer >= 1 (iterations between "
+                          "support updates)")
+    if size is not None or shrink_iterations:
+        raise ConfigError("support_threshold sets the support's size: leave support_size None "
+                          "and shrink_iterations 0")
+
+
 class _Loop:
     """State of one node's run: arrays, plans and work buffers, then the iterations.
 
@@ -161,7 +200,9 @@ class _Loop:
         self.err_part = np.zeros(self.nchunks)
         self.shell_part = np.zeros((kernels.SHELL_ROWS * self.nchunks, data.n_bins))
         self.sums_part = np.zeros((self.nchunks, 3))
-        self.selector = support.Selector(self.nchunks, node.params["support_size"])
+        self.selector = support.Selector(self.nchunks,
+                                         node.params["support_size"] or self.support_count)
+        self.threshold = _threshold_rule(node, self.ws.n_eligible, ctx.threads or 1)
         self.rdtype = rdtype
         self.scale = rdtype(1.0 / self.size)
         self.pre_out = rdtype(node.pre_out)
@@ -181,7 +222,7 @@ class _Loop:
             emod[it] = self._modulus(self.buf, self.err_part, self.shell_part)
             if self.fit_bg:
                 kernels.refit_background(self.shell_part, self.ws.shell_counts, self.bg)
-            threshold, last_tie = self._select(self._support_size(it))
+            threshold, last_tie = self._select(it, iterations)
             self.node.before_update(self, threshold, last_tie)
             coef, hpr_gamma = self.node.rule(settled)
             more = it + 1 < iterations
@@ -215,13 +256,26 @@ class _Loop:
             return target
         return int(round(target + (self.start_count - target) * (1 - it / ramp)))
 
-    def _select(self, count):
+    def _select(self, it, iterations):
         """Slab inverse FFTs (the buffer then holds ``N P_M z``) with the shrinkwrap score,
-        then the ``count`` pixels of largest |y|^2 within the fixed support."""
+        then the new support: the pixels of largest |y|^2 within the fixed support, as many
+        as the size rule or the threshold says."""
         self.selector.score(self.buf, self.scale, self.ws.eligible,
                             plan=self.split.slab_inverse, execute=self.execute)
         self.scored = False
-        rescored = self.refines and self.node.refine_score(self.scores().reshape(self.shape))
+        rule = self.threshold
+        if rule is None:
+            count = self._support_size(it)
+            rescored = self.refines and self.node.refine_score(self.scores().reshape(self.shape))
+        elif not rule.updates(it):
+            np.bitwise_or(self.state, (self.state & 1) << 1, out=self.state)   # S kept
+            self.count = self.support_count
+            return -1, -1
+        else:
+            support = self.support.reshape(self.shape).copy()   # bit 0 only, before the marks
+            count = rule.rescore(self.scores().reshape(self.shape), support,
+                                 rule.sigma_at(it, iterations))
+            rescored = True
         self.count = count
         return self.selector.select(count, lambda: self.scores().view(np.int32), self.state,
                                     rescored)

@@ -142,7 +142,8 @@ class AlgorithmNode(Node):
 
     Subclasses set the class attribute ``algorithm`` (the registry name), call
     ``super().__init__(iteration, support_size, name=name, **their_params)`` and implement
-    :meth:`iterate`. Several fathers are merged first, like a pMerge.
+    :meth:`iterate`. Several fathers are merged first, like a pMerge. ``support_size`` may be
+    None where the node's own support rule sets the support (a threshold, say).
     """
 
     kind = "algorithm"
@@ -150,12 +151,18 @@ class AlgorithmNode(Node):
 
     def __init__(self, iteration, support_size, name=None, **params):
         _check_int("iteration", iteration, 0)
-        _check_int("support_size", support_size, 1)
+        if support_size is not None:       # None: the node's support rule sets the size
+            _check_int("support_size", support_size, 1)
         super().__init__(name=name if name is not None else self.algorithm,
                          iteration=iteration, support_size=support_size, **params)
 
     def run(self, fathers, ctx, rng=None):
         stream = merge_streams(fathers) if len(fathers) > 1 else fathers[0]
+        if self.params["support_size"] is not None:
+            self._check_support_size(stream)
+        return self.iterate(stream, ctx)
+
+    def _check_support_size(self, stream):
         size = stream.x.size
         if self.params["support_size"] > size:
             raise ConfigError(f"support_size={self.params['support_size']} is larger than the "
@@ -166,7 +173,6 @@ class AlgorithmNode(Node):
             raise ConfigError(f"support_size={self.params['support_size']} is larger than the "
                               f"{inside} pixels inside the fixed support (fixed_support_r); give "
                               f"support_size <= {inside} or a larger fixed_support_r")
-        return self.iterate(stream, ctx)
 
     def iterate(self, stream, ctx):
         """Run ``self.params['iteration']`` iterations on ``stream`` and return the new stream.
