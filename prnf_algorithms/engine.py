@@ -30,12 +30,12 @@ class _Workspace:
     def __init__(self, data, rdtype, split):
         # amplitudes in units of data.scale: the iterations never see the data's own units
         self.amp = split.blocked(np.asarray(data.amplitude / data.scale, dtype=rdtype))
-        self.measured = split.blocked(data.measured)
+        self.measured = split.blocked(data.constrained)     # free pixels float like masked ones
         # unsigned shells (no negative-index wrap-around checks in the kernels), as narrow as
         # they fit: the column pass streams them from memory with amplitude and mask
         self.bins = split.blocked(data.radial_bins.astype(np.min_scalar_type(data.n_bins - 1)))
         self.shell_counts = np.bincount(self.bins[self.measured], minlength=data.n_bins)
-        self.sum_a2 = float(np.sum(self.amp.astype(np.float64) ** 2))
+        self.sum_a2 = float(np.sum(self.amp.astype(np.float64)[self.measured] ** 2))
         fixed = data.fixed_support if data.fixed_support is not None else np.ones(data.shape, bool)
         self.eligible = np.ascontiguousarray(fixed).reshape(data.shape[0], -1)
         self.n_eligible = int(np.count_nonzero(self.eligible))

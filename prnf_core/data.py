@@ -28,9 +28,18 @@ INPUT_DEFAULTS = {
     "background": True,           # fit a radial incoherent background amplitude
     "initial_model": None,        # real-space start (file path), None: random start
     "pattern_shape": None,        # shape of a raw .bin pattern (and .bin mask / model)
-    "start_support": "autocorrelation",  # random starts fill: "autocorrelation" or "all" pixels
+    "start_support": "autocorrelation",  # random starts fill: "autocorrelation", "loose", "all"
+    "support_path": None,         # support file, 1 = inside (real space, centred)
+    "support_mode": "start",      # the support file is the "start" support or the "fixed" one
+    "free_pixels": 0.0,           # fraction of measured pixels kept out of P_M (cross-validation)
+    "free_seed": 0,               # chooses the free pixels (the same for every repeat)
 }
-START_SUPPORTS = ("autocorrelation", "all")
+START_SUPPORTS = ("autocorrelation", "loose", "all")
+SUPPORT_MODES = ("start", "fixed")
+#: Free pixels come in islands of this radius (pixels), with their centrosymmetric mates: a
+#: lone pixel's value is fixed by its neighbours (and a real object's by its mate).
+FREE_ISLAND_RADIUS = 1
+LOOSE_THRESHOLD, LOOSE_SIGMA, LOOSE_MARGIN = 0.04, 2.0, 2
 AUTOCORRELATION_THRESHOLD = 0.04
 #: The background amplitude starts at this fraction of each shell's mean measured amplitude:
 #: its update is multiplicative, so a zero start would never move (ALGORITHMS.md section 2).
@@ -52,6 +61,8 @@ class PreparedData:
     fixed_support: np.ndarray | None   # bool, real space, centred
     initial_model: np.ndarray | None   # complex128, real space, centred
     start_support: np.ndarray          # bool, real space, centred: where random starts live
+    free: np.ndarray | None = None     # bool, FFT layout: measured pixels left out of P_M
+    counts: bool = False               # the intensities are photon counts (integers)
     # Engines iterate on amplitudes (and objects, backgrounds) divided by ``scale``, the RMS
     # amplitude: nothing then depends on the data's units, and squares stay finite in single
     # precision (a measured amplitude is at most sqrt(size) scales). Streams keep the data's
@@ -61,6 +72,11 @@ class PreparedData:
     @property
     def shape(self):
         return self.amplitude.shape
+
+    @property
+    def constrained(self):
+        """Measured pixels that P_M constrains: all measured ones but the free pixels."""
+        return self.measured if self.free is None else self.measured & ~self.free
 
     def background_start(self):
         """The starting background amplitude per shell: :data:`BACKGROUND_START` times the
@@ -91,7 +107,7 @@ def check_config(config):
     if unknown:
         raise ConfigError(f"unknown input config key(s) {unknown}; accepted: {sorted(INPUT_DEFAULTS)}")
     full = {**INPUT_DEFAULTS, **config}
-    for key in ("pattern_path", "mask_path", "initial_model"):
+    for key in ("pattern_path", "mask_path", "initial_model", "support_path"):
         if full[key] is not None and not isinstance(full[key], (str, os.PathLike, np.ndarray)):
             raise ConfigError(f"{key}={full[key]!r}: give a file path (str) or None")
         if isinstance(full[key], os.PathLike):      # kept as text: model files and results hold it
@@ -112,6 +128,14 @@ def check_config(config):
         raise ConfigError(f"start_support={full['start_support']!r}: give one of {list(START_SUPPORTS)}")
     if not isinstance(full["background"], (bool, np.bool_)):
         raise ConfigError(f"background={full['background']!r}: give True or False")
+    if full["support_mode"] not in SUPPORT_MODES:
+        raise ConfigError(f"support_mode={full['support_mode']!r}: give one of {list(SUPPORT_MODES)}")
+    free = full["free_pixels"]
+    if not (_is_number(free) and 0 <= free <= 0.2):
+        raise ConfigError(f"free_pixels={free!r}: give a fraction of the measured pixels in "
+                          "[0, 0.2] (a few percent, e.g. 0.03), or 0 for none")
+    if isinstance(full["free_seed"], bool) or not isinstance(full["free_seed"], numbers.Integral):
+        raise ConfigError(f"free_seed={full['free_seed']!r}: give an integer")
     return full
 
 
@@ -144,7 +168,8 @@ def load_input_arrays(config):
         raise ConfigError("pattern_path is None and no pattern is embedded; give 'pattern_path' "
                           "(or reload_dataset={input_id: {'pattern_path': ...}})")
     arrays = {"pattern": load_array(config["pattern_path"], shape=shape)}
-    for key, name in (("mask_path", "mask"), ("initial_model", "initial_model")):
+    for key, name in (("mask_path", "mask"), ("initial_model", "initial_model"),
+                      ("support_path", "support")):
         value = config[key]
         if isinstance(value, np.ndarray):
             arrays[name] = value
@@ -156,8 +181,9 @@ def load_input_arrays(config):
     return arrays
 
 
-def prepare(config, pattern, mask=None, initial_model=None):
-    """Turn a centred intensity pattern and a 1 = bad mask into :class:`PreparedData`."""
+def prepare(config, pattern, mask=None, initial_model=None, support=None):
+    """Turn a centred intensity pattern and a 1 = bad mask into :class:`PreparedData`
+    (``support``: a real-space support, 1 = inside, used as ``config["support_mode"]`` says)."""
     intensity = _check_pattern(pattern)
     bad = _check_mask(mask, intensity.shape)
     bad |= _mask_non_finite(intensity)
@@ -176,11 +202,20 @@ def prepare(config, pattern, mask=None, initial_model=None):
     measured = np.roll(~bad, shift, axes)
     amplitude = np.where(measured, np.sqrt(np.roll(intensity, shift, axes)), 0.0)
     bins = np.rint(np.roll(radius, shift, axes)).astype(np.int32)
+    counts = bool(np.all(intensity[~bad] == np.rint(intensity[~bad])))
     fixed = _fixed_support(intensity.shape, config["fixed_support_r"])
+    given = _check_support(support, intensity.shape)
+    if given is not None and config["support_mode"] == "fixed":
+        fixed = given if fixed is None else fixed & given
     start = np.ones(intensity.shape, bool) if fixed is None else fixed.copy()
-    if config["start_support"] == "autocorrelation":
+    if given is not None:
+        start &= given
+    elif config["start_support"] == "autocorrelation":
         start &= autocorrelation_support(amplitude, measured)
-    return PreparedData(
+    elif config["start_support"] == "loose":
+        start &= loose_support(amplitude, measured)
+    free = free_pixels(measured, config["free_pixels"], config["free_seed"])
+    return PreparedData(free=free, counts=counts,
         amplitude=amplitude, measured=measured, center=center, radial_bins=bins,
         n_bins=int(bins.max()) + 1, background=bool(config["background"]), fixed_support=fixed,
         initial_model=_check_model(initial_model, intensity.shape), start_support=start,
@@ -193,6 +228,78 @@ def autocorrelation_support(amplitude, measured, threshold=AUTOCORRELATION_THRES
     lies at the array centre, so random starts there are loose but not blind (as in Hawk)."""
     auto = np.abs(np.fft.fftshift(np.fft.ifftn(np.where(measured, amplitude ** 2, 0.0))))
     return auto > threshold * auto.max()
+
+
+def loose_support(amplitude, measured, threshold=LOOSE_THRESHOLD, sigma=LOOSE_SIGMA,
+                  margin=LOOSE_MARGIN):
+    """A loose starting support from the data (ALGORITHMS.md section 2), centred.
+
+    The smoothed autocorrelation ``|IFFT(I)|`` thresholded at ``threshold`` of its peak holds
+    every difference of two object points; halved in extent about the centre it holds the
+    object centred there, and a dilation by ``margin`` pixels errs on the loose side."""
+    from scipy import ndimage
+    auto = np.abs(np.fft.fftshift(np.fft.ifftn(np.where(measured, amplitude ** 2, 0.0))))
+    auto = ndimage.gaussian_filter(auto, sigma, mode="wrap")
+    wide = auto > threshold * auto.max()
+    half = np.ones(wide.shape, bool)
+    index = []
+    for axis, n in enumerate(wide.shape):
+        doubled = 2 * np.arange(n) - n // 2          # pixel r -> 2 (r - c) + c about c = n // 2
+        view = [1] * wide.ndim
+        view[axis] = n
+        half &= ((doubled >= 0) & (doubled < n)).reshape(view)
+        index.append(np.clip(doubled, 0, n - 1).reshape(view))
+    half &= wide[tuple(index)]
+    return ndimage.binary_dilation(half, iterations=margin) if margin else half
+
+
+def free_pixels(measured, fraction, seed):
+    """A seeded set of about ``fraction`` of the measured pixels (FFT layout) in small
+    islands with their centrosymmetric mates, or None for ``fraction == 0``."""
+    if not fraction:
+        return None
+    from scipy import ndimage
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xF5EE]))
+    island = ndimage.iterate_structure(ndimage.generate_binary_structure(measured.ndim, 1),
+                                       FREE_ISLAND_RADIUS)
+    target = fraction * np.count_nonzero(measured)
+    candidates = rng.permutation(np.flatnonzero(measured))
+    step = max(1, int(target / (2 * island.sum()) / 8))     # overshoot the target by <= 1/8
+    centres = np.zeros(measured.shape, bool)
+    for start in range(0, candidates.size, step):
+        centres.flat[candidates[start:start + step]] = True
+        free = _wrap_dilate(centres, island)
+        free = (free | _mirror(free)) & measured
+        if np.count_nonzero(free) >= target:
+            break
+    return free
+
+
+def _wrap_dilate(mask, structure):
+    """Binary dilation on the periodic grid (FFT layout: low q wraps around index 0)."""
+    from scipy import ndimage
+    pad = [(s // 2, s // 2) for s in structure.shape]
+    grown = ndimage.binary_dilation(np.pad(mask, pad, mode="wrap"), structure)
+    return grown[tuple(slice(p, p + n) for (p, _), n in zip(pad, mask.shape))]
+
+
+def _mirror(mask):
+    """``mask(-q)`` in FFT layout."""
+    return np.roll(np.flip(mask), 1, axis=tuple(range(mask.ndim)))
+
+
+def _check_support(support, shape):
+    if support is None:
+        return None
+    support = np.asarray(support)
+    if support.shape != shape:
+        raise ConfigError(f"support shape {support.shape} differs from pattern shape {shape}; "
+                          "give a support of the pattern's shape (1 = inside)")
+    values = np.unique(support)
+    if not np.all(np.isin(values, (0, 1))) or not values.max(initial=0):
+        raise ConfigError(f"support holds {values[:5].tolist()}: give 1 inside the object and 0 "
+                          "outside, with at least one pixel inside")
+    return support.astype(bool)
 
 
 def _check_pattern(pattern):

@@ -21,8 +21,8 @@ FORMAT = "prnf-model"
 FORMAT_VERSION = 1
 CORE_CLASSES = {"pInput": _nodes.pInput, "pOutput": _nodes.pOutput, "pMerge": _nodes.pMerge}
 REFERENCE_CLASSES = {"phInput": "pInput", "phOutput": "pOutput", "phMerge": "pMerge"}
-ARRAY_KEYS = ("pattern", "mask", "initial_model")
-PATH_KEYS = ("pattern_path", "mask_path", "initial_model")
+ARRAY_KEYS = ("pattern", "mask", "initial_model", "support")
+PATH_KEYS = ("pattern_path", "mask_path", "initial_model", "support_path")
 ARRAY_TAG = "__array__"          # a parameter that is an array: {"__array__": encoded}
 
 

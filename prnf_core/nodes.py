@@ -87,13 +87,14 @@ class pInput(Node):
 
     def reload(self, dataset):
         """Replace pattern, mask and initial model (``reload_dataset`` of :class:`Runner`)."""
-        keys = {"pattern_path", "mask_path", "initial_model"}
+        keys = {"pattern_path", "mask_path", "initial_model", "support_path"}
         unknown = set(dataset) - keys - {"pattern_shape"}
         if unknown:
             raise ConfigError(f"reload_dataset for input {self.id} has unknown keys {sorted(unknown)}; "
                               f"accepted: {sorted(keys | {'pattern_shape'})}")
         self.params["config_dict"] = _data.check_config({**self.params["config_dict"], "mask_path": None,
-                                                         "initial_model": None, **dataset})
+                                                         "initial_model": None, "support_path": None,
+                                                         **dataset})
         self.arrays = None
         self._prepared = None
 
@@ -101,7 +102,7 @@ class pInput(Node):
         if self._prepared is None:
             a = self.load()
             self._prepared = _data.prepare(self.params["config_dict"], a["pattern"], a.get("mask"),
-                                           a.get("initial_model"))
+                                           a.get("initial_model"), a.get("support"))
         return self._prepared
 
     def run(self, fathers, ctx, rng):

@@ -38,18 +38,47 @@ class Stream:
     econ: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     path: list = dataclasses.field(default_factory=list)
 
-    def estimate_emod(self):
-        """eMod of the estimate itself (one FFT): the quality of the answer a node hands on.
+    def model_amplitude(self):
+        """``sqrt(|FFT(x)|^2 + b^2)`` of the estimate in units of ``data.scale``, float64
+        (squares stay finite whatever the data's units), FFT layout."""
+        d = self.data
+        x, b = self.x.astype(np.complex128) / d.scale, self.background.astype(np.float64) / d.scale
+        return np.sqrt(np.abs(np.fft.fftn(x)) ** 2 + b[d.radial_bins] ** 2)
+
+    def estimate_emod(self, pixels=None, model=None):
+        """eMod of the estimate itself (one FFT) over the constrained pixels (or ``pixels``):
+        the quality of the answer a node hands on.
 
         The per-iteration curve is measured on the modulus projection's input, which for HIO,
         RAAR or DM is the iterate, not the support-constrained estimate.
         """
-        d = self.data    # in units of d.scale and in double precision: squares stay finite
-        x, b = self.x.astype(np.complex128) / d.scale, self.background.astype(np.float64) / d.scale
-        model = np.sqrt(np.abs(np.fft.fftn(x)) ** 2 + b[d.radial_bins] ** 2)
-        a = d.amplitude[d.measured] / d.scale
+        d = self.data
+        pixels = d.constrained if pixels is None else pixels
+        model = self.model_amplitude() if model is None else model
+        a = d.amplitude[pixels] / d.scale
         total = np.sum(a ** 2)
-        return float(np.sqrt(np.sum((model[d.measured] - a) ** 2) / total)) if total > 0 else 0.0
+        return float(np.sqrt(np.sum((model[pixels] - a) ** 2) / total)) if total > 0 else 0.0
+
+    def free_errors(self):
+        """(free eMod, free Poisson deviance per pixel) on the free pixels, the misfit on data
+        the phasing never saw (NaN without free pixels; the deviance only for counts)."""
+        d = self.data
+        if d.free is None or not d.free.any():
+            return float("nan"), float("nan")
+        model = self.model_amplitude()
+        emod = self.estimate_emod(d.free, model)
+        if not d.counts:
+            return emod, float("nan")
+        counts = (d.amplitude[d.free] ** 2).round()
+        expected = np.maximum((model[d.free] * d.scale) ** 2, 1e-12)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_term = np.where(counts > 0, counts * np.log(counts / expected), 0.0)
+        return emod, float(np.mean(2 * (expected - counts + log_term)))
+
+    def ranking_error(self):
+        """What ranks repeats: the free eMod when free pixels are on, else the eMod."""
+        free = self.free_errors()[0]
+        return free if np.isfinite(free) else self.estimate_emod()
 
     def record(self, name, emod, econ):
         """Append one node's error curves and name to the history."""

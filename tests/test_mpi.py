@@ -87,7 +87,8 @@ def test_cli_under_mpiexec(data, tmp_path):
 
 def fake_stream(rng, shape=(32, 32, 32)):
     data = type("D", (), {"amplitude": np.ones(shape), "measured": np.ones(shape, bool),
-                          "radial_bins": np.zeros(shape, int), "scale": 1.0})()
+                          "radial_bins": np.zeros(shape, int), "scale": 1.0,
+                          "constrained": np.ones(shape, bool), "free": None})()
     x = np.zeros(shape, np.complex64)
     x[10:20, 12:18, 8:16] = rng.random((10, 6, 8))
     x = np.roll(x, tuple(rng.integers(-3, 3, 3)), (0, 1, 2))
