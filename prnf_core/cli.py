@@ -203,9 +203,12 @@ def _finish(runner, out, args):
         if args.plot:
             runner.plot_result(out, args.plot)
     shell = out["resolution_shell"]
-    print(f"merged {out['merged']} repeats over {out['ranks']} rank(s), seed {out['seed']}")
+    from .phexec import merge_note
+    print(f"merged {merge_note(out)} over {out['ranks']} rank(s), seed {out['seed']}")
     print(f"path: {' -> '.join(out['stream_path'])}")
-    print(f"final eMod (median over repeats): {np.median(out['final_eMod']):.4f}")
+    print(f"final eMod of each repeat's estimate (median): {np.median(out['final_eMod']):.4f}")
+    if np.isfinite(out["free_eMod"]).any():
+        print(f"free eMod, on pixels never fitted (median): {np.nanmedian(out['free_eMod']):.4f}")
     print(f"PRTF drops below 1/e at shell: {shell if shell is not None else 'never (edge of data)'}")
     print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
 

@@ -85,6 +85,7 @@ class MergeAccumulator:
         self.sums = {}
         self.curves = {"emod": [], "econ": []}
         self.final_emod = []
+        self.free = []          # (free eMod, free Poisson deviance) per repeat
         self.repeat_ids = []
 
     def set_reference(self, obj):
@@ -108,6 +109,7 @@ class MergeAccumulator:
         self.curves["emod"].append(stream.emod)
         self.curves["econ"].append(stream.econ)
         self.final_emod.append(stream.estimate_emod())
+        self.free.append(stream.free_errors())
         self.repeat_ids.append(repeat_id)
         self.path = stream.path
         self.data = stream.data

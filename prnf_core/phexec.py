@@ -55,6 +55,7 @@ class Runner:
         self.progress = progress
         self.last_seed = None
         self.checkpoint = None
+        self.selection = None       # how keep_best/match chose the merged repeats (last run)
 
     def _reload(self, reload_dataset):
         by_id = {n.id: n for n in self.inputs}
@@ -69,7 +70,7 @@ class Runner:
             node.reload(dataset)
 
     # ------------------------------------------------------------------ running
-    def run(self, repeat=1, seed=None, keep_best=None, checkpoint=None):
+    def run(self, repeat=1, seed=None, keep_best=None, checkpoint=None, match=None):
         """Run ``repeat`` independent phasings on every rank and merge them.
 
         Parameters
@@ -80,7 +81,11 @@ class Runner:
         seed : int, optional
             Seed of every random start; a fresh one is drawn (and reported) when None.
         keep_best : int or float, optional
-            Merge only the K repeats with the lowest final eMod (a float in (0, 1): a fraction).
+            Merge only the K repeats ranked best (a float in (0, 1): a fraction): by free eMod
+            when the inputs have free pixels (``free_pixels``), else by final eMod.
+        match : float, optional
+            Of those, merge only the repeats whose ranking error is within this fraction of
+            the best one's (e.g. 0.1): averaging a failed repeat blurs the result.
         checkpoint : str, optional
             HDF5 file keeping every finished repeat (one per rank under MPI). Running the same
             call again after a crash or Ctrl-C resumes: finished repeats are read back, the
@@ -94,8 +99,9 @@ class Runner:
         _check_repeat(repeat)
         graph.check_shapes(self.order)
         self.checkpoint = self._guarded(lambda: self._open_checkpoint(checkpoint))
+        _check_match(match)
         try:
-            return self._run(repeat, seed, keep_best)
+            return self._run(repeat, seed, keep_best, match)
         finally:
             if self.checkpoint is not None:
                 self.checkpoint.close()
@@ -109,18 +115,21 @@ class Runner:
                           fingerprint(self.model_document(), self.precision),
                           data_fingerprint(self.inputs))
 
-    def _run(self, repeat, seed, keep_best):
+    def _run(self, repeat, seed, keep_best, match):
         # rank 0 decides (a checkpoint may hold the seed, or refuse another one); guarded so
         # that a refusal stops every rank instead of leaving them waiting in the broadcast
         seed = self.comm.bcast(self._guarded(lambda: self._resolve_seed(seed)))
         self.last_seed = seed
         total = repeat * self.comm.size
         keep = _keep_count(keep_best, total)
+        if keep is None and match is not None:
+            keep = total
         ids = range(self.comm.rank * repeat, (self.comm.rank + 1) * repeat)
+        self.selection = None
         if keep is None:
             acc = self._run_streaming(ids, seed)
         else:
-            acc = self._run_keep_best(ids, seed, keep)
+            acc = self._run_keep_best(ids, seed, keep, match)
         acc = self._reduce(acc)
         if self.comm.rank != 0:
             return None
@@ -141,19 +150,25 @@ class Runner:
         self._guarded(lambda: [acc.add(self.run_once(i, seed), i) for i in ids[1:]])
         return acc
 
-    def _run_keep_best(self, ids, seed, keep):
-        best = []   # heap of (-final eMod, id, stream): the `keep` best of this rank
+    def _run_keep_best(self, ids, seed, keep, match):
+        best = []   # heap of (-ranking error, id, stream): the `keep` best of this rank
+        ranked_by = []
         def work():
             for i in ids:
                 stream = self.run_once(i, seed)
-                heapq.heappush(best, (-stream.estimate_emod(), i, stream))
+                ranked_by.append("free eMod" if stream.data.free is not None else "final eMod")
+                heapq.heappush(best, (-stream.ranking_error(), i, stream))
                 if len(best) > keep:
                     heapq.heappop(best)
         self._guarded(work)
         scores = sorted((-s, i) for rank_best in self.comm.allgather([(s, i) for s, i, _ in best])
-                        for s, i in rank_best)
-        chosen = {i for _, i in scores[:keep]}
+                        for s, i in rank_best)[:keep]
+        if match is not None:      # only repeats that match the best: a failed one blurs
+            scores = [(s, i) for s, i in scores if s <= scores[0][0] * (1 + match)]
+        chosen = {i for _, i in scores}
         best_id = scores[0][1]
+        self.selection = {"kept": len(chosen), "of": len(ids) * self.comm.size,
+                          "ranked_by": ranked_by[0], "match": match}
         mine = {i: s for _, i, s in best}
         reference = self.comm.bcast(_reference_of(mine.get(best_id)) if best_id in mine else None,
                                     root=self._owner(best_id, len(ids)))
@@ -195,11 +210,12 @@ class Runner:
         for key, (shape, dtype) in sorted(layout.items()):
             mine = acc.sums.get(key)
             acc.sums[key] = self.comm.reduce_array(np.zeros(shape, dtype) if mine is None else mine)
-        lists = self.comm.gather((acc.count, acc.curves, acc.final_emod, acc.repeat_ids))
+        lists = self.comm.gather((acc.count, acc.curves, acc.final_emod, acc.free, acc.repeat_ids))
         if self.comm.rank == 0:
             acc.count = sum(c for c, *_ in lists)
             acc.curves = {k: [c for _, curves, *_ in lists for c in curves[k]] for k in acc.curves}
-            acc.final_emod = [e for *_, emods, _ in lists for e in emods]
+            acc.final_emod = [e for _, _, emods, _, _ in lists for e in emods]
+            acc.free = [f for *_, free, _ in lists for f in free]
             acc.repeat_ids = [i for *_, ids in lists for i in ids]
         return acc
 
@@ -270,6 +286,22 @@ def _check_repeat(repeat):
         raise ConfigError(f"repeat={repeat!r}: give an integer >= 1 (phasings per rank)")
 
 
+def _check_match(match):
+    if match is not None and not (isinstance(match, numbers.Real) and not isinstance(match, bool)
+                                  and 0 <= match < 10):
+        raise ConfigError(f"match={match!r}: give a fraction >= 0 (e.g. 0.1: within 10% of the "
+                          "best repeat's error), or None")
+
+
+def merge_note(out):
+    """How the merged repeats were chosen, in words: 'best 4 of 8 (ranked by free eMod)'."""
+    sel = out.get("selection")
+    if not sel:
+        return f"all {out['merged']} repeats"
+    within = f", within {sel['match']:.0%} of the best" if sel["match"] is not None else ""
+    return f"best {sel['kept']} of {sel['of']} (ranked by {sel['ranked_by']}{within})"
+
+
 def _keep_count(keep_best, total):
     if keep_best is None:
         return None
@@ -301,6 +333,9 @@ def result_dict(acc, runner, seed, repeat, keep_best):
         "eMod_per_repeat": np.array(curves["emod"]),
         "eCon_per_repeat": np.array(curves["econ"]),
         "final_eMod": np.array(acc.final_emod),
+        "free_eMod": np.array([f[0] for f in acc.free], dtype=np.float64),
+        "free_deviance": np.array([f[1] for f in acc.free], dtype=np.float64),
+        "selection": runner.selection,
         "repeat_ids": np.array(acc.repeat_ids),
         "stream_path": list(mean.path),
         "diffraction_amp": d.centred(model_amp),

@@ -24,6 +24,8 @@ DATASETS = {
     "eMod_per_repeat": "modulus_error_per_repeat",
     "eCon_per_repeat": "convergence_error_per_repeat",
     "final_eMod": "final_modulus_error",
+    "free_eMod": "free_modulus_error",
+    "free_deviance": "free_poisson_deviance",
     "repeat_ids": "repeat_ids",
 }
 ATTRIBUTES = ("repeat", "ranks", "merged", "precision")
@@ -65,6 +67,7 @@ def save_h5(out, save_file):
         f.attrs["stream_path"] = json.dumps(out["stream_path"])
         f.attrs["model_json"] = json.dumps(out["model"])
         f.attrs["versions"] = json.dumps(versions())
+        f.attrs["selection"] = json.dumps(out.get("selection"))
     atomic_write(save_file, buffer.getbuffer())
     return save_file
 

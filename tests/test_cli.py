@@ -19,7 +19,7 @@ def test_run_writes_h5_and_png(tmp_path, capsys):
                  str(tmp_path / "r.h5"), "--plot", str(tmp_path / "r.png"), "--precision", "double"])
     assert code == 0
     captured = capsys.readouterr()
-    assert "merged 2 repeats" in captured.out and "HIO" in captured.err   # progress on stderr
+    assert "merged all 2 repeats" in captured.out and "HIO" in captured.err   # progress on stderr
     with h5py.File(tmp_path / "r.h5") as f:
         assert f["sample_retrieved"].dtype == np.complex128
     assert (tmp_path / "r.png").stat().st_size > 10000

@@ -79,7 +79,7 @@ def test_cli_under_mpiexec(data, tmp_path):
     proc = mpirun(2, "-m", "prnf_core.cli", "-q", "run", str(tmp_path / "m.json"), "--repeat", "2",
                   "--seed", "5", "--out", str(tmp_path / "r.h5"))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "merged 4 repeats over 2 rank(s)" in proc.stdout
+    assert "merged all 4 repeats over 2 rank(s)" in proc.stdout
     import h5py
     with h5py.File(tmp_path / "r.h5") as f:
         assert f.attrs["ranks"] == 2 and f["final_modulus_error"].shape == (4,)
