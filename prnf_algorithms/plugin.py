@@ -6,3 +6,9 @@ from prnf_core import hookimpl
 def prnf_register_algorithms():
     from .algorithms import BUILTIN
     return list(BUILTIN)
+
+
+@hookimpl
+def prnf_register_recipes():
+    from .recipes import RECIPES
+    return dict(RECIPES)

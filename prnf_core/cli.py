@@ -53,6 +53,37 @@ def build_parser():
     run.add_argument("--checkpoint", default=None,
                      help="HDF5 file keeping finished repeats; run again to resume after a crash")
 
+    phase = sub.add_parser(
+        "phase", help="phase a measured pattern from the data alone (no support, no size)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=PHASE_HELP)
+    phase.add_argument("pattern", help="intensity file (.npy .mat .bin .h5:/dataset .cxi:/dataset), "
+                       "centred (or see --center)")
+    phase.add_argument("--mask", default=None, help="mask file, 1 = bad pixel (gaps, beam stop)")
+    phase.add_argument("--support", default=None,
+                       help="support file, 1 = inside: the starting support (default: a loose one "
+                            "from the autocorrelation)")
+    phase.add_argument("--fixed-support", action="store_true",
+                       help="keep --support as a fixed bound that shrinkwrap stays inside")
+    phase.add_argument("--center", default="auto",
+                       help="zero-frequency pixel, e.g. 61,61; 'auto': the intensity's centre of "
+                            "symmetry (Friedel's law)")
+    phase.add_argument("--recipe", default="auto", help="phasing recipe (plugins add more)")
+    phase.add_argument("--repeat", type=int, default=None,
+                       help="independent random starts per rank (recipe default: 8)")
+    phase.add_argument("--keep-best", type=_keep_best, default=None,
+                       help="merge only the K best repeats by free eMod (recipe default: 4)")
+    phase.add_argument("--match", type=float, default=None,
+                       help="and only those within this fraction of the best (recipe default: 0.1)")
+    phase.add_argument("--seed", type=int, default=None, help="random seed (default: fresh, reported)")
+    phase.add_argument("--threads", type=int, default=None, help="threads per rank (default: cores/ranks)")
+    phase.add_argument("--precision", choices=("single", "double"), default="single")
+    phase.add_argument("--out", default="result.h5", help="HDF5 result file")
+    phase.add_argument("--plot", default=None, help="also draw the result to this PNG")
+    phase.add_argument("--dump-model", default=None,
+                       help="also write the network as a model file (rerun or edit it with prnf run)")
+    phase.add_argument("--checkpoint", default=None,
+                       help="HDF5 file keeping finished repeats; run again to resume")
+
     demo = sub.add_parser("demo", help="simulate a pattern and phase it with the seed's network")
     _add_run_options(demo, repeat=8, seed=2026, keep_best=4)
     demo.add_argument("--out", default="result.h5")
@@ -232,6 +263,56 @@ def cmd_run(args):
     _finish(runner, out, args)
 
 
+PHASE_HELP = """\
+Phase a measured pattern knowing nothing about the object. The 'auto' recipe:
+  1. centre: the intensity's centre of symmetry unless --center is given;
+  2. start: random values on a loose support, the autocorrelation halved in extent (it
+     contains the object, which the thresholded autocorrelation itself often does not),
+     or on --support;
+  3. RAAR (beta 0.9) for 400 iterations with threshold shrinkwrap: the support becomes the
+     pixels where the Gaussian-smoothed modulus reaches 20% of its maximum, the smoothing
+     narrowing from 3 to 1 pixel, updated every 10 iterations; then 100 ERA iterations;
+  4. free pixels: 3% of the measured pixels, in small islands, are never fitted; their
+     misfit (free eMod) ranks the repeats without bias;
+  5. 8 repeats per rank; the best 4 by free eMod, and of those only the ones within 10% of
+     the best, are aligned to 1/16 pixel and merged.
+The network is an ordinary model file (--dump-model): edit it and rerun with prnf run."""
+
+
+def _phase_config(args):
+    config = {"pattern_path": args.pattern, "mask_path": args.mask, "support_path": args.support,
+              "support_mode": "fixed" if args.fixed_support else "start"}
+    if args.fixed_support and not args.support:
+        raise PRNFError("--fixed-support needs --support FILE")
+    if args.center != "auto":
+        try:
+            config["center"] = [int(v) for v in args.center.split(",")]
+        except ValueError:
+            raise PRNFError(f"--center {args.center!r}: give pixel indices like 61,61, or auto") from None
+    else:
+        config["center"] = "auto"
+    return config
+
+
+def cmd_phase(args):
+    from .plugins import get_registry
+    _check_outputs(args)
+    if args.dump_model:
+        from .fileutil import check_writable
+        check_writable(args.dump_model, "--dump-model")
+    recipe = get_registry().recipe(args.recipe)
+    options = recipe.run_options
+    for key in ("repeat", "keep_best", "match"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    inputs, output = recipe.build(_phase_config(args))
+    runner = _runner(args, inputnodes=inputs, outputnode=output)
+    if args.dump_model and runner.comm.rank == 0:
+        runner.dump_model(args.dump_model, skeleton=True)
+    out = runner.run(seed=args.seed, checkpoint=args.checkpoint, **options)
+    _finish(runner, out, args)
+
+
 def cmd_demo(args):
     from . import demo
     _check_outputs(args)
@@ -253,6 +334,9 @@ def cmd_plugins(args):
     for name in registry.names():
         algo = registry.get(name)
         print(f"{name:8s} {algo.signature():60s} from {algo.distribution} {algo.version}")
+    for name in sorted(registry.recipes):
+        recipe = registry.recipe(name)
+        print(f"recipe {name}: {recipe.summary} (from {recipe.distribution}; prnf phase --recipe {name})")
     for entry, (dist, exc) in registry.broken.items():
         print(f"(broken) plugin '{entry}' from {dist} failed to import: {exc}")
 
@@ -296,7 +380,7 @@ def cmd_project(args):
         print(f"{'started, log in run.log' if args.nohup else result}")
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "plugins": cmd_plugins, "simulate": cmd_simulate,
+COMMANDS = {"run": cmd_run, "phase": cmd_phase, "demo": cmd_demo, "plugins": cmd_plugins, "simulate": cmd_simulate,
             "project": cmd_project}
 
 if __name__ == "__main__":

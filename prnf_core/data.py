@@ -19,7 +19,7 @@ from .io import load_array
 INPUT_DEFAULTS = {
     "pattern_path": None,         # intensity file: .npy .mat .bin .h5/.cxi (file.h5:/dataset)
     "mask_path": None,            # 1 = bad pixel (floats while phasing), 0 = measured
-    "center": None,               # zero frequency in the given pattern; None: N//2 per axis
+    "center": None,               # zero frequency; None: N//2 per axis; "auto": centre of symmetry
     "center_mask": None,          # radius: pixels with r < center_mask float
     "edge_mask": None,            # [r1, r2]: pixels with r1 <= r <= r2 float
     "edge_remove": None,          # [r1, r2]: intensity set to 0 (measured zeros) there
@@ -187,7 +187,8 @@ def prepare(config, pattern, mask=None, initial_model=None, support=None):
     intensity = _check_pattern(pattern)
     bad = _check_mask(mask, intensity.shape)
     bad |= _mask_non_finite(intensity)
-    center = _check_center(config["center"], intensity.shape)
+    center = (centre_of_symmetry(intensity, bad) if isinstance(config["center"], str)
+              and config["center"] == "auto" else _check_center(config["center"], intensity.shape))
     radius = _radius(intensity.shape, center)
     bad |= _ring(radius, config["edge_mask"]) | _disc(radius, config["center_mask"])
     intensity[_ring(radius, config["edge_remove"])] = 0.0
@@ -372,6 +373,18 @@ def _amplitude_scale(intensity):
     pattern with different masks share it)."""
     rms = float(np.sqrt(np.mean(intensity)))
     return rms if rms > 0 else 1.0
+
+
+def centre_of_symmetry(intensity, bad):
+    """The pixel about which the measured pattern is most nearly centrosymmetric
+    (``I(c + q) = I(c - q)``, Friedel's law): the peak of the amplitudes' autoconvolution
+    sits at ``2 c``. Masked pixels count as 0 (a symmetric beam stop stays symmetric)."""
+    amplitude = np.sqrt(np.where(bad, 0.0, intensity))
+    padded = [2 * n for n in amplitude.shape]
+    spectrum = np.fft.rfftn(amplitude, s=padded)
+    conv = np.fft.irfftn(spectrum * spectrum, s=padded)
+    peak = np.unravel_index(int(np.argmax(conv)), conv.shape)
+    return tuple(int(min(n - 1, round(p / 2))) for p, n in zip(peak, amplitude.shape))
 
 
 def _check_center(center, shape):

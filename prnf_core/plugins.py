@@ -67,18 +67,57 @@ def _load_entry_point(pm, ep):
     pm.distributions[ep.name] = dist
 
 
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A registered recipe: a function building a network from the data alone."""
+
+    name: str
+    build: object
+    distribution: str
+
+    @property
+    def summary(self):
+        return (inspect.getdoc(self.build) or "").split("\n")[0]
+
+    @property
+    def run_options(self):
+        return dict(getattr(self.build, "run_options", {}))
+
+
 class Registry:
-    """Algorithm name -> :class:`Algorithm`, validated when built."""
+    """Algorithm name -> :class:`Algorithm` and recipe name -> :class:`Recipe`, validated
+    when built."""
 
     def __init__(self, pm):
         from .nodes import AlgorithmNode
-        self.algorithms = {}
+        self.algorithms, self.recipes = {}, {}
         dists = getattr(pm, "distributions", {})
         for impl in pm.hook.prnf_register_algorithms.get_hookimpls():
             dist, version = dists.get(impl.plugin_name, (impl.plugin_name, ""))
             for cls in impl.function() or []:
                 self._add(cls, dist, version, AlgorithmNode)
+        for impl in pm.hook.prnf_register_recipes.get_hookimpls():
+            dist = dists.get(impl.plugin_name, (impl.plugin_name, ""))[0]
+            for name, build in (impl.function() or {}).items():
+                self._add_recipe(name, build, dist)
         self.broken = dict(getattr(pm, "broken", {}))
+
+    def _add_recipe(self, name, build, dist):
+        if not callable(build) or not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {dist} registered recipe {name!r} = {build!r}; give "
+                              "{name: function(config) -> (inputs, output)}")
+        if name in self.recipes:
+            raise PluginError(f"recipe '{name}' is registered twice: by "
+                              f"{self.recipes[name].distribution} and by {dist}; uninstall one")
+        self.recipes[name] = Recipe(name, build, dist)
+
+    def recipe(self, name):
+        """The :class:`Recipe` called ``name``; a clear error lists the installed ones."""
+        try:
+            return self.recipes[name]
+        except KeyError:
+            raise PluginError(f"unknown recipe '{name}'; installed: "
+                              f"{', '.join(sorted(self.recipes)) or 'none'}") from None
 
     def _add(self, cls, dist, version, base):
         if not (isinstance(cls, type) and issubclass(cls, base)):

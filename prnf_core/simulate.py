@@ -62,3 +62,13 @@ def object_error(retrieved, truth):
     truth = np.asarray(truth, complex)
     aligned = apply_alignment(np.asarray(retrieved, complex), *alignment(truth, retrieved))
     return float(np.linalg.norm(aligned - truth) / np.linalg.norm(truth))
+
+
+def object_nrmse(retrieved, truth):
+    """Like :func:`object_error`, after also fitting the retrieved object's scale (a pattern
+    in photon counts, not in the simulation's units, gives an object of another scale)."""
+    truth = np.asarray(truth, complex)
+    aligned = apply_alignment(np.asarray(retrieved, complex), *alignment(truth, retrieved))
+    power = np.vdot(aligned, aligned).real
+    scale = np.vdot(aligned, truth) / power if power > 0 else 0.0
+    return float(np.linalg.norm(scale * aligned - truth) / np.linalg.norm(truth))

@@ -1,0 +1,43 @@
+"""Recipes: phasing networks that need nothing but the data (``prnf phase``).
+
+A recipe is an ordinary network (it can be dumped, edited and rerun with ``prnf run``); it
+only chooses settings a scientist with a new pattern cannot know, the object's support and
+its size in pixels among them.
+"""
+from __future__ import annotations
+
+from prnf_core import pInput, pOutput
+
+from .algorithms import ERA, RAAR
+
+#: The ``auto`` recipe's settings, each with the reason for it.
+AUTO = {
+    # start: random values on a loose support from the halved autocorrelation, which
+    # contains the object (the thresholded autocorrelation itself often does not)
+    "start_support": "loose",
+    # 3% of the measured pixels, in islands, are never fitted: their misfit ranks repeats
+    "free_pixels": 0.03,
+    # an incoherent background absorbs misfit the object should explain unless there is one
+    "background": False,
+}
+#: RAAR (Luke 2005) with beta 0.9, as Hawk's ring example; then ERA to settle the estimate.
+ITERATIONS, ERA_ITERATIONS, BETA = 400, 100, 0.9
+#: Threshold shrinkwrap (Marchesini 2003): 20% of the smoothed modulus' maximum, the
+#: smoothing narrowing from 3 to 1 pixel, the support updated every 10 iterations.
+THRESHOLD, SIGMA_START, SIGMA_END, EVERY = 0.2, 3.0, 1.0, 10
+
+
+def auto(config):
+    """Loose autocorrelation support, RAAR and then ERA with threshold shrinkwrap, free pixels;
+    8 repeats, the best 4 by free eMod merged if within 10% of the best."""
+    shrinkwrap = {"support_threshold": THRESHOLD, "support_every": EVERY}
+    inp = pInput({**AUTO, **config}, name="pattern")
+    raar = RAAR(ITERATIONS, None, BETA, support_sigma=SIGMA_START, sigma_end=SIGMA_END,
+                **shrinkwrap).after(inp)
+    era = ERA(ERA_ITERATIONS, None, support_sigma=SIGMA_END, **shrinkwrap).after(raar)
+    return [inp], pOutput().after(era)
+
+
+auto.run_options = {"repeat": 8, "keep_best": 4, "match": 0.1}
+
+RECIPES = {"auto": auto}
