@@ -115,7 +115,10 @@ class IterativeProjection(AlgorithmNode):
         support here). ``iteration`` counts from 0 to ``iterations - 1``.
         """
 
+    _threads = 1      # FFT threads of the running loop's smoothing (set by the loop)
+
     def iterate(self, stream, ctx):
+        self._threads = ctx.threads or 1
         loop = _Loop(self, stream, ctx)
         emod, econ = loop.run(self.params["iteration"])
         out = loop.result_stream(stream)
@@ -128,10 +131,8 @@ class IterativeProjection(AlgorithmNode):
         when ``support_sigma > 0``."""
         if self.support_sigma <= 0:
             return False
-        from scipy.ndimage import gaussian_filter
-        valid = score_image >= 0
-        smooth = gaussian_filter(np.sqrt(np.maximum(score_image, 0)), self.support_sigma, mode="wrap")
-        score_image[...] = np.where(valid, smooth, -1.0)
+        smoothed = shrinkwrap.smooth_modulus(score_image, self.support_sigma, self._threads)
+        np.copyto(score_image, smoothed, where=score_image >= 0)
         return True
 
 

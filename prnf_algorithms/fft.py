@@ -89,6 +89,32 @@ class FFTPair:
         self.inverse.execute()
 
 
+class RealPair:
+    """Out-of-place real-to-complex FFTW plans of a real ``self.real`` buffer and its half
+    spectrum ``self.spectrum`` (the inverse unnormalised and allowed to overwrite it)."""
+
+    def __init__(self, shape, dtype, threads):
+        half = (*shape[:-1], shape[-1] // 2 + 1)
+        self.real = pyfftw.empty_aligned(shape, dtype=dtype)
+        self.spectrum = pyfftw.empty_aligned(half, dtype=np.result_type(dtype, np.complex64))
+        axes = tuple(range(len(shape)))
+        self.forward = pyfftw.FFTW(self.real, self.spectrum, axes=axes, direction="FFTW_FORWARD",
+                                   flags=(planner_effort(),), threads=threads)
+        self.inverse = pyfftw.FFTW(self.spectrum, self.real, axes=axes, direction="FFTW_BACKWARD",
+                                   flags=(planner_effort(), "FFTW_DESTROY_INPUT"),
+                                   threads=threads, normalise_idft=False)
+
+
+def get_real_pair(shape, dtype, threads):
+    """The cached :class:`RealPair` for this shape, real dtype and thread count."""
+    key = ("real", tuple(shape), str(np.dtype(dtype)), int(threads))
+    if key not in _plans:
+        load_wisdom()
+        _plans[key] = RealPair(shape, dtype, threads)
+        save_wisdom()
+    return _plans[key]
+
+
 def get_pair(shape, dtype, threads):
     """The cached :class:`FFTPair` for this shape, dtype and thread count (planned once)."""
     key = (tuple(shape), str(dtype), int(threads))

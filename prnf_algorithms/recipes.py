@@ -21,7 +21,7 @@ AUTO = {
     "background": False,
 }
 #: RAAR (Luke 2005) with beta 0.9, as Hawk's ring example; then ERA to settle the estimate.
-ITERATIONS, ERA_ITERATIONS, BETA = 400, 100, 0.9
+ITERATIONS, ERA_ITERATIONS, BETA = 2000, 200, 0.9
 #: Threshold shrinkwrap (Marchesini 2003): 20% of the smoothed modulus' maximum, the
 #: smoothing narrowing from 3 to 1 pixel, the support updated every 10 iterations.
 THRESHOLD, SIGMA_START, SIGMA_END, EVERY = 0.2, 3.0, 1.0, 10

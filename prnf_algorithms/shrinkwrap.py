@@ -4,8 +4,8 @@ The support becomes the pixels where the Gaussian-smoothed ``|y|`` is at least `
 times its maximum inside the current support, within the fixed support. ``sigma`` decays
 linearly over a node's iterations. The update runs every ``every`` iterations (as PyNX and
 Marchesini do; in between the support is kept): the smoothing is a product with the
-Gaussian's transform in Fourier space (two real FFTs), so at 512^2 an update costs about two
-iterations and every 10th iteration keeps the node within about 1.2x of shrinkwrap by size.
+Gaussian's transform in Fourier space (two real FFTW transforms, whatever sigma), so an
+update costs about one iteration (``benchmarks/bench_shrinkwrap.py``).
 
 Guards: a support below :data:`MIN_FRACTION` of the eligible pixels (collapse) or above
 :data:`MAX_FRACTION` (explosion) is clipped to that bound (the threshold adapts) and the node
@@ -17,7 +17,8 @@ import functools
 import logging
 
 import numpy as np
-import scipy.fft as sfft
+
+from . import fft
 
 log = logging.getLogger("prnf.shrinkwrap")
 
@@ -29,25 +30,29 @@ MAX_FRACTION = 0.25
 
 @functools.lru_cache(maxsize=8)
 def gaussian_transfer(shape, sigma, dtype):
-    """The real-FFT transform of a periodic Gaussian of width ``sigma`` pixels (rfftn layout)."""
+    """The half-spectrum (rfftn layout) transform of a periodic Gaussian of width ``sigma``
+    pixels, divided by the array size (the inverse FFT is unnormalised)."""
     axes = []
     for k, n in enumerate(shape):
         freq = np.fft.rfftfreq(n) if k == len(shape) - 1 else np.fft.fftfreq(n)
         view = [1] * len(shape)
         view[k] = -1
         axes.append(np.exp(-2.0 * (np.pi * sigma * freq) ** 2).reshape(view))
-    return functools.reduce(np.multiply, axes).astype(dtype)
+    return (functools.reduce(np.multiply, axes) / np.prod(shape)).astype(dtype)
 
 
-def smooth(image, sigma, workers=1):
-    """``image`` (real) convolved with a periodic Gaussian of width ``sigma`` pixels; the
-    same as ``scipy.ndimage.gaussian_filter(image, sigma, mode='wrap')`` up to its kernel
-    truncation, at the cost of two real FFTs whatever ``sigma``."""
-    if sigma <= 0:
-        return image
-    spectrum = sfft.rfftn(image, workers=workers)
-    spectrum *= gaussian_transfer(image.shape, float(sigma), image.dtype)
-    return sfft.irfftn(spectrum, s=image.shape, workers=workers)
+def smooth_modulus(score, sigma, threads=1):
+    """``sqrt(max(score, 0))`` convolved with a periodic Gaussian of width ``sigma`` pixels
+    (``scipy.ndimage.gaussian_filter(..., mode='wrap')`` up to its truncation), clipped at 0:
+    two real FFTW transforms whatever ``sigma``. Returns a buffer reused by the next call."""
+    pair = fft.get_real_pair(score.shape, score.dtype, threads)
+    np.sqrt(np.maximum(score, 0, out=pair.real), out=pair.real)
+    if sigma > 0:
+        pair.forward()
+        pair.spectrum *= gaussian_transfer(score.shape, float(sigma), score.dtype)
+        pair.inverse()
+        np.maximum(pair.real, 0, out=pair.real)       # ringing must not go negative
+    return pair.real
 
 
 class ThresholdRule:
@@ -72,10 +77,10 @@ class ThresholdRule:
         """Turn ``score`` (``|y|^2``, float32, -1 outside the fixed support) into the smoothed
         ``|y|`` in place and return how many pixels the threshold keeps (guarded)."""
         eligible = score >= 0
-        smoothed = smooth(np.sqrt(np.maximum(score, 0)), sigma, self.workers)
-        inside = smoothed[support & eligible]
-        reference = inside.max() if inside.size else smoothed[eligible].max()
-        np.copyto(score, np.where(eligible, np.maximum(smoothed, 0), -1.0))
+        smoothed = smooth_modulus(score, sigma, self.workers)
+        support &= eligible
+        reference = np.max(smoothed, where=support if support.any() else eligible, initial=0.0)
+        np.copyto(score, smoothed, where=eligible)
         count = int(np.count_nonzero(score >= self.threshold * reference)) if reference > 0 else 0
         return self._guard(count)
 

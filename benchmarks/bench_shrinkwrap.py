@@ -1,0 +1,67 @@
+"""Threshold shrinkwrap against shrinkwrap by size: ms per iteration, measured in one run.
+
+RAAR (beta 0.9) on a simulated 512^2 pattern (and 128^3), single precision, all cores, in
+steady state (a node's loop run for ``iterations`` at a time, its arrays made once):
+- by size: the ``support_size`` pixels of largest |y|^2, every iteration;
+- by threshold: the FFT-smoothed |y| above 0.2 of its maximum, updated every 10 iterations
+  (the ``prnf phase`` recipe), sigma 3 -> 1;
+- by threshold, updated every iteration;
+- by size with ``support_sigma`` 2 (the Gaussian smoothing every iteration).
+Rounds alternate between the variants (best of 6 each), so each ratio compares times taken
+under the same load. Target: threshold shrinkwrap every 10 iterations within 1.3x of by size.
+
+Usage: python benchmarks/bench_shrinkwrap.py [--quick] [--threads T]
+"""
+import argparse
+
+import numpy as np
+
+from prnf_algorithms import _threads, engine  # noqa: F401  (thread environment first)
+from prnf_core import RunContext, phmodel
+from prnf_core.nodes import pInput
+from prnf_core.parallel import available_cores
+from prnf_core.simulate import simulate_pattern
+
+from bench_iteration import best_of
+
+
+def variants(size, iterations):
+    threshold = {"support_threshold": 0.2, "support_sigma": 3.0, "sigma_end": 1.0}
+    return {
+        "by size": phmodel.RAAR(iterations, size, 0.9),
+        "threshold, every 10": phmodel.RAAR(iterations, None, 0.9, support_every=10, **threshold),
+        "threshold, every 1": phmodel.RAAR(iterations, None, 0.9, support_every=1, **threshold),
+        "by size, support_sigma 2": phmodel.RAAR(iterations, size, 0.9, support_sigma=2.0),
+    }
+
+
+def case(shape, threads, iterations):
+    intensity, mask, obj = simulate_pattern(shape, radius=shape[0] // 10, photons=1e9, beamstop=2, gap=1)
+    ctx = RunContext(precision="single", threads=threads)
+    inp = pInput({"pattern_path": "simulated.npy", "background": False, "start_support": "loose"},
+                 arrays={"pattern": intensity, "mask": mask})
+    stream = inp.run([], ctx, np.random.default_rng(0))
+    fns = {}
+    for name, node in variants(int(1.2 * np.count_nonzero(obj)), iterations).items():
+        loop = engine._Loop(node, stream, ctx)
+        fns[name] = lambda loop=loop: loop.run(iterations)
+    times = best_of(fns, 6, 1)
+    return {name: ms / iterations for name, ms in times.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="256^2 and 64^3 for a fast check")
+    parser.add_argument("--threads", type=int, default=available_cores())
+    args = parser.parse_args()
+    shapes = [(256, 256), (64, 64, 64)] if args.quick else [(512, 512), (128, 128, 128)]
+    for shape in shapes:
+        rows = case(shape, args.threads, 50 if np.prod(shape) <= 512 * 512 else 20)
+        base = rows["by size"]
+        print(f"\n{'x'.join(map(str, shape))}, {args.threads} threads: ms/iteration, ratio to by size")
+        for name, ms in rows.items():
+            print(f"  {name:26s} {ms:8.3f} ms   {ms / base:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
