@@ -142,7 +142,7 @@ def _threshold_rule(node, n_eligible, workers):
         return None
     return shrinkwrap.ThresholdRule(node.name, p["support_threshold"], node.support_sigma,
                                     p.get("sigma_end"), p.get("support_every") or DEFAULT_EVERY,
-                                    n_eligible, workers)
+                                    n_eligible, workers, key=node.id)
 
 
 def _check_threshold_options(size, threshold, sigma_end, every, shrink_iterations):

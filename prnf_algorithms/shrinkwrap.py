@@ -26,6 +26,7 @@ MIN_FRACTION, MIN_PIXELS = 1e-4, 4
 #: An object phased from a pattern sampled at least twice the Nyquist rate per axis fills at
 #: most 1/2^d of the array; a quarter of the array is already a loose support in 2D.
 MAX_FRACTION = 0.25
+_warned = set()
 
 
 @functools.lru_cache(maxsize=8)
@@ -58,12 +59,12 @@ def smooth_modulus(score, sigma, threads=1):
 class ThresholdRule:
     """Settings and guards of threshold shrinkwrap for one node's run."""
 
-    def __init__(self, name, threshold, sigma, sigma_end, every, n_eligible, workers=1):
+    def __init__(self, name, threshold, sigma, sigma_end, every, n_eligible, workers=1, key=None):
         self.name, self.threshold, self.every, self.workers = name, threshold, every, workers
         self.sigma, self.sigma_end = sigma, sigma if sigma_end is None else sigma_end
         self.low = max(MIN_PIXELS, int(MIN_FRACTION * n_eligible))
         self.high = max(self.low, int(MAX_FRACTION * n_eligible))
-        self.warned = False
+        self.key = key if key is not None else name
 
     def updates(self, iteration):
         """The support is first updated after ``every`` iterations on the incoming one (a
@@ -86,11 +87,11 @@ class ThresholdRule:
 
     def _guard(self, count):
         bounded = min(max(count, self.low), self.high)
-        if bounded != count and not self.warned:
-            self.warned = True
-            what = "collapse" if count < self.low else "explode"
+        kind = "collapse" if count < self.low else "explode"
+        if bounded != count and (self.key, kind) not in _warned:
+            _warned.add((self.key, kind))       # once per node and process, not per repeat
             log.warning("%s: threshold %g would %s the support to %d pixels; kept %d (the guard "
                         "at %g of the eligible pixels); try another threshold or sigma",
-                        self.name, self.threshold, what, count, bounded,
+                        self.name, self.threshold, kind, count, bounded,
                         MIN_FRACTION if count < self.low else MAX_FRACTION)
         return bounded

@@ -68,6 +68,8 @@ def build_parser():
                        help="zero-frequency pixel, e.g. 61,61; 'auto': the intensity's centre of "
                             "symmetry (Friedel's law)")
     phase.add_argument("--recipe", default="auto", help="phasing recipe (plugins add more)")
+    phase.add_argument("--positivity", action="store_true",
+                       help="a real, non-negative object (off: objects may be complex)")
     phase.add_argument("--repeat", type=int, default=None,
                        help="independent random starts per rank (recipe default: 8)")
     phase.add_argument("--keep-best", type=_keep_best, default=None,
@@ -269,9 +271,9 @@ Phase a measured pattern knowing nothing about the object. The 'auto' recipe:
   2. start: random values on a loose support, the autocorrelation halved in extent (it
      contains the object, which the thresholded autocorrelation itself often does not),
      or on --support;
-  3. RAAR (beta 0.9) for 400 iterations with threshold shrinkwrap: the support becomes the
+  3. RAAR (beta 0.9) for 2000 iterations with threshold shrinkwrap: the support becomes the
      pixels where the Gaussian-smoothed modulus reaches 20% of its maximum, the smoothing
-     narrowing from 3 to 1 pixel, updated every 10 iterations; then 100 ERA iterations;
+     narrowing from 3 to 0.5 pixel, updated every 10 iterations; then 200 ERA iterations;
   4. free pixels: 3% of the measured pixels, in small islands, are never fitted; their
      misfit (free eMod) ranks the repeats without bias;
   5. 8 repeats per rank; the best 4 by free eMod, and of those only the ones within 10% of
@@ -305,7 +307,7 @@ def cmd_phase(args):
     for key in ("repeat", "keep_best", "match"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    inputs, output = recipe.build(_phase_config(args))
+    inputs, output = recipe.build(_phase_config(args), positivity=args.positivity)
     runner = _runner(args, inputnodes=inputs, outputnode=output)
     if args.dump_model and runner.comm.rank == 0:
         runner.dump_model(args.dump_model, skeleton=True)

@@ -81,7 +81,7 @@ class PreparedData:
     def background_start(self):
         """The starting background amplitude per shell: :data:`BACKGROUND_START` times the
         shell's mean measured amplitude (0 on shells without measured pixels)."""
-        bins, measured = self.radial_bins[self.measured], self.amplitude[self.measured]
+        bins, measured = self.radial_bins[self.constrained], self.amplitude[self.constrained]
         counts = np.bincount(bins, minlength=self.n_bins)
         sums = np.bincount(bins, weights=measured, minlength=self.n_bins)
         return BACKGROUND_START * sums / np.maximum(counts, 1)
@@ -91,7 +91,9 @@ class PreparedData:
         the measured one (Parseval), whatever the data's scale."""
         x = rng.random(self.shape) * support
         energy = np.sum(x * x)
-        measured_energy = np.sum(self.amplitude ** 2) / max(int(np.count_nonzero(self.measured)), 1)
+        constrained = self.constrained
+        measured_energy = (np.sum(self.amplitude[constrained] ** 2)
+                           / max(int(np.count_nonzero(constrained)), 1))
         return x * np.sqrt(measured_energy / energy) if energy > 0 else x
 
     def centred(self, array_fft_layout):
@@ -197,30 +199,39 @@ def prepare(config, pattern, mask=None, initial_model=None, support=None):
         raise ConfigError("every pixel is masked (mask, center_mask, edge_mask and non-finite "
                           "values together): nothing constrains the phasing; shrink the masks")
     _check_signal(intensity, bad, config)
-    scale = _amplitude_scale(intensity)
     axes = tuple(range(intensity.ndim))
     shift = tuple(-c for c in center)
     measured = np.roll(~bad, shift, axes)
     amplitude = np.where(measured, np.sqrt(np.roll(intensity, shift, axes)), 0.0)
     bins = np.rint(np.roll(radius, shift, axes)).astype(np.int32)
-    counts = bool(np.all(intensity[~bad] == np.rint(intensity[~bad])))
-    fixed = _fixed_support(intensity.shape, config["fixed_support_r"])
-    given = _check_support(support, intensity.shape)
-    if given is not None and config["support_mode"] == "fixed":
-        fixed = given if fixed is None else fixed & given
-    start = np.ones(intensity.shape, bool) if fixed is None else fixed.copy()
-    if given is not None:
-        start &= given
-    elif config["start_support"] == "autocorrelation":
-        start &= autocorrelation_support(amplitude, measured)
-    elif config["start_support"] == "loose":
-        start &= loose_support(amplitude, measured)
     free = free_pixels(measured, config["free_pixels"], config["free_seed"])
-    return PreparedData(free=free, counts=counts,
+    # everything the phasing starts from (scale, start support) comes from the constrained
+    # pixels only: the free pixels' data must never reach it
+    constrained = measured if free is None else measured & ~free
+    fixed, start = _supports(config, amplitude, constrained, support)
+    return PreparedData(
         amplitude=amplitude, measured=measured, center=center, radial_bins=bins,
         n_bins=int(bins.max()) + 1, background=bool(config["background"]), fixed_support=fixed,
         initial_model=_check_model(initial_model, intensity.shape), start_support=start,
-        scale=scale)
+        free=free, counts=bool(np.all(intensity[~bad] == np.rint(intensity[~bad]))),
+        scale=_amplitude_scale(amplitude, constrained))
+
+
+def _supports(config, amplitude, constrained, support):
+    """(fixed support or None, start support), real space, centred."""
+    shape = amplitude.shape
+    fixed = _fixed_support(shape, config["fixed_support_r"])
+    given = _check_support(support, shape)
+    if given is not None and config["support_mode"] == "fixed":
+        fixed = given if fixed is None else fixed & given
+    start = np.ones(shape, bool) if fixed is None else fixed.copy()
+    if given is not None:
+        start &= given
+    elif config["start_support"] == "autocorrelation":
+        start &= autocorrelation_support(amplitude, constrained)
+    elif config["start_support"] == "loose":
+        start &= loose_support(amplitude, constrained)
+    return fixed, start
 
 
 def autocorrelation_support(amplitude, measured, threshold=AUTOCORRELATION_THRESHOLD):
@@ -368,10 +379,10 @@ def _check_signal(intensity, bad, config):
                       stacklevel=4)
 
 
-def _amplitude_scale(intensity):
-    """The RMS amplitude of the whole finite pattern (masks left out, so that inputs of one
-    pattern with different masks share it)."""
-    rms = float(np.sqrt(np.mean(intensity)))
+def _amplitude_scale(amplitude, constrained):
+    """The RMS amplitude of the constrained pixels (streams stay in the data's units, so
+    inputs of one pattern with different masks may differ in it)."""
+    rms = float(np.sqrt(np.mean(amplitude[constrained] ** 2)))
     return rms if rms > 0 else 1.0
 
 
