@@ -392,8 +392,9 @@ def centre_of_symmetry(intensity, bad):
     sits at ``2 c``. Masked pixels count as 0 (a symmetric beam stop stays symmetric)."""
     amplitude = np.sqrt(np.where(bad, 0.0, intensity))
     padded = [2 * n for n in amplitude.shape]
-    spectrum = np.fft.rfftn(amplitude, s=padded)
-    conv = np.fft.irfftn(spectrum * spectrum, s=padded)
+    axes = tuple(range(amplitude.ndim))
+    spectrum = np.fft.rfftn(amplitude, s=padded, axes=axes)
+    conv = np.fft.irfftn(spectrum * spectrum, s=padded, axes=axes)
     peak = np.unravel_index(int(np.argmax(conv)), conv.shape)
     return tuple(int(min(n - 1, round(p / 2))) for p, n in zip(peak, amplitude.shape))
 

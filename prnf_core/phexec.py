@@ -152,15 +152,18 @@ class Runner:
 
     def _run_keep_best(self, ids, seed, keep, match):
         best = []   # heap of (-ranking error, id, stream): the `keep` best of this rank
-        ranked_by = []
+        ranked_by, every = [], []      # every repeat's (id, ranking error): a few numbers each
         def work():
             for i in ids:
                 stream = self.run_once(i, seed)
                 ranked_by.append("free eMod" if stream.data.free is not None else "final eMod")
-                heapq.heappush(best, (-stream.ranking_error(), i, stream))
+                error = stream.ranking_error()
+                every.append((i, error))
+                heapq.heappush(best, (-error, i, stream))
                 if len(best) > keep:
                     heapq.heappop(best)
         self._guarded(work)
+        every = sorted(pair for rank_pairs in self.comm.allgather(every) for pair in rank_pairs)
         scores = sorted((-s, i) for rank_best in self.comm.allgather([(s, i) for s, i, _ in best])
                         for s, i in rank_best)[:keep]
         if match is not None:      # only repeats that match the best: a failed one blurs
@@ -168,7 +171,9 @@ class Runner:
         chosen = {i for _, i in scores}
         best_id = scores[0][1]
         self.selection = {"kept": len(chosen), "of": len(ids) * self.comm.size,
-                          "ranked_by": ranked_by[0], "match": match}
+                          "ranked_by": ranked_by[0], "match": match,
+                          "repeat_ids": [i for i, _ in every],
+                          "errors": [float(e) for _, e in every]}
         mine = {i: s for _, i, s in best}
         reference = self.comm.bcast(_reference_of(mine.get(best_id)) if best_id in mine else None,
                                     root=self._owner(best_id, len(ids)))

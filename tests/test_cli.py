@@ -1,12 +1,16 @@
 """The prnf command end to end on small settings."""
+import json
 import subprocess
 import sys
 
 import h5py
 import numpy as np
+import pytest
 
 from prnf_core import Runner, phmodel
 from prnf_core.cli import main
+
+from prnf_core.simulate import object_nrmse, simulate_pattern
 
 from helpers import config, write_pattern
 
@@ -50,3 +54,37 @@ def test_demo_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "error against the known object" in proc.stdout
     assert (tmp_path / "result.h5").exists() and (tmp_path / "result.png").exists()
+
+
+def test_phase_needs_only_the_data_and_its_network_reruns(tmp_path, capsys):
+    # the pattern's centre is off the array centre; nothing about the object is given
+    intensity, mask, obj = simulate_pattern((64, 64), 7, photons=1e7, beamstop=2, gap=1, seed=1)
+    np.save(tmp_path / "p.npy", np.roll(intensity, (2, -1), (0, 1)))
+    np.save(tmp_path / "m.npy", np.roll(mask, (2, -1), (0, 1)))
+    code = main(["phase", str(tmp_path / "p.npy"), "--mask", str(tmp_path / "m.npy"), "-q",
+                 "--repeat", "4", "--seed", "1", "--out", str(tmp_path / "r.h5"),
+                 "--dump-model", str(tmp_path / "recipe.json")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "ranked by free eMod" in printed and "free eMod, on pixels never fitted" in printed
+    with h5py.File(tmp_path / "r.h5") as f:
+        assert list(f.attrs["center"]) == [34, 31]            # the centre of symmetry
+        assert object_nrmse(f["sample_retrieved"][()], obj) < 0.15
+        selection = json.loads(f.attrs["selection"])
+        assert selection["repeat_ids"] == [0, 1, 2, 3] and len(selection["errors"]) == 4
+        assert f["free_modulus_error"].shape == (selection["kept"],)
+    assert main(["run", str(tmp_path / "recipe.json"), "-q", "--repeat", "1", "--seed", "2",
+                 "--out", str(tmp_path / "again.h5")]) == 0
+
+
+def test_phase_help_explains_the_recipe_and_plugins_list_it(capsys):
+    with pytest.raises(SystemExit):
+        main(["phase", "--help"])
+    text = capsys.readouterr().out
+    for words in ("centre of symmetry", "loose support", "threshold shrinkwrap", "free pixels",
+                  "--dump-model"):
+        assert words in text
+    main(["plugins"])
+    assert "recipe auto:" in capsys.readouterr().out
+    assert main(["phase", "x.npy", "--recipe", "nope"]) == 1
+    assert "unknown recipe 'nope'; installed: auto" in capsys.readouterr().err

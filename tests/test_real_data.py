@@ -55,7 +55,6 @@ def test_the_ring_is_phased_from_the_pattern_alone(ring):
     free = np.array([s.ranking_error() for s in streams])
     # measured (seeds 1, 7, 2026): 6-7 of 8 starts are rings; the lowest free eMod
     # (0.18-0.19) is a ring each time; the merged result's R-factor 0.14
-
     assert sum(rings) >= 4, (rings, free)
     assert rings[int(np.argmin(free))]                  # the free metric picks a ring
     out = runner.run(seed=2026, **recipes.auto.run_options)       # 8 repeats, as prnf phase
