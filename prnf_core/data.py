@@ -27,6 +27,7 @@ INPUT_DEFAULTS = {
     "fixed_support_r": None,      # real-space radius of a fixed support about the array centre
     "background": True,           # fit a radial incoherent background amplitude
     "initial_model": None,        # real-space start (file path), None: random start
+    "initial_model_noise": 0.1,   # each repeat perturbs the initial model by this fraction
     "pattern_shape": None,        # shape of a raw .bin pattern (and .bin mask / model)
     "start_support": "autocorrelation",  # random starts fill: "autocorrelation", "loose", "all"
     "support_path": None,         # support file, 1 = inside (real space, centred)
@@ -86,6 +87,12 @@ class PreparedData:
         sums = np.bincount(bins, weights=measured, minlength=self.n_bins)
         return BACKGROUND_START * sums / np.maximum(counts, 1)
 
+    def perturbed_model(self, rng, noise):
+        """The initial model with a random complex factor ``1 + noise * u`` per pixel
+        (``|u| <= 1``): repeats started from one model differ, as random starts do."""
+        u = np.sqrt(rng.random(self.shape)) * np.exp(2j * np.pi * rng.random(self.shape))
+        return self.initial_model * (1 + noise * u)
+
     def random_start(self, rng, support):
         """Uniform random values on ``support``, sized so that their Fourier energy matches
         the measured one (Parseval), whatever the data's scale."""
@@ -132,6 +139,10 @@ def check_config(config):
         raise ConfigError(f"background={full['background']!r}: give True or False")
     if full["support_mode"] not in SUPPORT_MODES:
         raise ConfigError(f"support_mode={full['support_mode']!r}: give one of {list(SUPPORT_MODES)}")
+    noise = full["initial_model_noise"]
+    if not (_is_number(noise) and 0 <= noise <= 1):
+        raise ConfigError(f"initial_model_noise={noise!r}: give a fraction in [0, 1] (0: every "
+                          "repeat starts from the initial model itself, and they are all equal)")
     free = full["free_pixels"]
     if not (_is_number(free) and 0 <= free <= 0.2):
         raise ConfigError(f"free_pixels={free!r}: give a fraction of the measured pixels in "

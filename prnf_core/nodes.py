@@ -106,11 +106,12 @@ class pInput(Node):
         return self._prepared
 
     def run(self, fathers, ctx, rng):
-        """Start one stream: the initial model on the fixed support (or everywhere), or
-        uniform random values on the start support (config key ``start_support``)."""
+        """Start one stream: the initial model (perturbed per repeat by
+        ``initial_model_noise``) on the fixed support (or everywhere), or uniform random
+        values on the start support (config key ``start_support``)."""
         d = self.prepared()
         if d.initial_model is not None:
-            x = d.initial_model.copy()
+            x = d.perturbed_model(rng, self.params["config_dict"]["initial_model_noise"])
             support = d.fixed_support.copy() if d.fixed_support is not None else np.ones(d.shape, bool)
         else:
             support = d.start_support.copy()

@@ -116,3 +116,17 @@ def test_bad_repeat_and_precision(small):
         Runner([inp], out).run(0)
     with pytest.raises(ConfigError, match="precision='half'"):
         Runner([inp], out, precision="half")
+
+
+def test_repeats_from_an_initial_model_differ(tmp_path):
+    # every repeat started from the model itself, so all repeats were the same
+    pattern, mask, obj = write_pattern(tmp_path)
+    np.save(tmp_path / "model.npy", obj + 0.0)
+    inp = phmodel.pInput(config(pattern, mask, initial_model=str(tmp_path / "model.npy")))
+    runner = Runner([inp], phmodel.pOutput().after(phmodel.HIO(5, 40, 0.9).after(inp)))
+    starts = [runner.run_once(i, seed=1).x for i in range(2)]
+    assert not np.allclose(starts[0], starts[1])
+    exact = phmodel.pInput(config(pattern, mask, initial_model=str(tmp_path / "model.npy"),
+                                  initial_model_noise=0))
+    runner = Runner([exact], phmodel.pOutput().after(phmodel.HIO(5, 40, 0.9).after(exact)))
+    np.testing.assert_array_equal(runner.run_once(0, seed=1).x, runner.run_once(1, seed=1).x)
