@@ -70,6 +70,8 @@ def build_parser():
     phase.add_argument("--recipe", default="auto", help="phasing recipe (plugins add more)")
     phase.add_argument("--positivity", action="store_true",
                        help="a real, non-negative object (off: objects may be complex)")
+    phase.add_argument("--iterations", type=int, default=None,
+                       help="iterations of the recipe's main algorithm (auto: 2000 RAAR)")
     phase.add_argument("--repeat", type=int, default=None,
                        help="independent random starts per rank (recipe default: 8)")
     phase.add_argument("--keep-best", type=_keep_best, default=None,
@@ -307,7 +309,8 @@ def cmd_phase(args):
     for key in ("repeat", "keep_best", "match"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    inputs, output = recipe.build(_phase_config(args), positivity=args.positivity)
+    extra = {} if args.iterations is None else {"iterations": args.iterations}
+    inputs, output = recipe.build(_phase_config(args), positivity=args.positivity, **extra)
     runner = _runner(args, inputnodes=inputs, outputnode=output)
     if args.dump_model and runner.comm.rank == 0:
         runner.dump_model(args.dump_model, skeleton=True)

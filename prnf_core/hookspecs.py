@@ -32,7 +32,8 @@ def prnf_register_recipes() -> dict:
     A recipe builds a whole phasing network from the data alone: ``recipe(config,
     positivity=False)`` takes an input node's config dict (``pattern_path``, ``mask_path``,
     ``center``, ``support_path``...) and whether the object is real and non-negative, and
-    returns ``(input_nodes, output_node)``; its docstring's first line is shown by
+    returns ``(input_nodes, output_node)``; ``iterations=N``, when the user gives it, sets
+    the main algorithm's iterations; its docstring's first line is shown by
     ``prnf phase --help`` and ``prnf plugins``. ``prnf phase --recipe NAME`` runs it. Recipes
     also carry ``run_options`` (a dict of :meth:`Runner.run` keywords such as ``repeat``,
     ``keep_best`` and ``match``) as a function attribute when they have defaults.

@@ -1,4 +1,5 @@
 """MPI: 2 ranks under mpiexec give the 1-rank result, failures stop every rank, memory is flat."""
+import json
 import os
 import subprocess
 import sys
@@ -131,3 +132,29 @@ def test_a_rank_failing_before_the_first_collective_stops_the_job(data, tmp_path
     assert "on MPI rank 1 of 2: model file not found" in proc.stderr, proc.stderr[-2000:]
     assert time.monotonic() - start < 60
     assert not (tmp_path / "r.h5").exists()
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_phase_under_mpiexec_gives_the_one_rank_result_and_resumes(data, tmp_path):
+    pattern, mask = data
+    common = ["-m", "prnf_core.cli", "-q", "phase", pattern, "--mask", mask, "--iterations", "100",
+              "--seed", "3", "--keep-best", "2"]
+    results = {}
+    for ranks, repeat in ((1, 4), (2, 2)):
+        out = tmp_path / f"r{ranks}.h5"
+        proc = mpirun(ranks, *common, "--repeat", str(repeat), "--out", str(out),
+                      "--checkpoint", str(tmp_path / f"ck{ranks}.h5"))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "ranked by free eMod" in proc.stdout
+        import h5py
+        with h5py.File(out) as f:
+            results[ranks] = (f["sample_retrieved"][()], json.loads(f.attrs["selection"]))
+    np.testing.assert_allclose(results[2][0], results[1][0], rtol=1e-5, atol=1e-6)
+    assert results[2][1] == results[1][1] and results[1][1]["of"] == 4
+    again = mpirun(2, *common, "--repeat", "2", "--out", str(tmp_path / "again.h5"),
+                   "--checkpoint", str(tmp_path / "ck2.h5"))      # every repeat read back
+    assert again.returncode == 0, again.stderr[-3000:]
+    import h5py
+    with h5py.File(tmp_path / "again.h5") as f:
+        np.testing.assert_array_equal(f["sample_retrieved"][()], results[2][0])
