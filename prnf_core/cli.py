@@ -13,6 +13,7 @@ import numpy as np
 from .errors import DataFileError, PRNFError, RankError
 
 log = logging.getLogger("prnf")
+OWN_LOGGERS = ("prnf", "prnf_core", "prnf_algorithms")
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
 
 
@@ -31,31 +32,46 @@ class Progress:
             sys.stderr.flush()
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written; every option's default shown, unless it is None or False."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text
+                and action.option_strings and "default" not in text):
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="prnf", description=__doc__)
+    from . import __version__
+    parser = argparse.ArgumentParser(prog="prnf", description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"prnf {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="PRNF's debug messages (libraries stay quiet)")
     # -q and -v also after the subcommand (``prnf run model.json -q``)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                         help="no progress output")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="debug logging")
+                        help="PRNF's debug messages (libraries stay quiet)")
     sub = parser.add_subparsers(dest="command", required=True)
     add_parser = sub.add_parser
-    sub.add_parser = lambda *a, **kw: add_parser(*a, parents=[common], **kw)
+    sub.add_parser = lambda *a, **kw: add_parser(*a, parents=[common],
+                                                 **{"formatter_class": HelpFormatter, **kw})
 
     run = sub.add_parser("run", help="run a model file (under mpiexec: repeats on every rank)")
     run.add_argument("model", help="model JSON written by Runner.dump_model (or the reference system)")
     _add_run_options(run)
-    run.add_argument("--out", default="result.h5", help="HDF5 result file (default result.h5)")
+    run.add_argument("--out", default="result.h5", help="result file (.h5, .cxi)")
     run.add_argument("--plot", default=None, help="also draw the result to this PNG")
     run.add_argument("--checkpoint", default=None,
                      help="HDF5 file keeping finished repeats; run again to resume after a crash")
 
     phase = sub.add_parser(
         "phase", help="phase a measured pattern from the data alone (no support, no size)",
-        formatter_class=argparse.RawDescriptionHelpFormatter, description=PHASE_HELP)
+        description=PHASE_HELP)
     phase.add_argument("pattern", help="intensity file (.npy .mat .bin .h5:/dataset .cxi:/dataset), "
                        "centred (or see --center)")
     phase.add_argument("--mask", default=None, help="mask file, 1 = bad pixel (gaps, beam stop)")
@@ -80,8 +96,9 @@ def build_parser():
                        help="and only those within this fraction of the best (recipe default: 0.1)")
     phase.add_argument("--seed", type=int, default=None, help="random seed (default: fresh, reported)")
     phase.add_argument("--threads", type=int, default=None, help="threads per rank (default: cores/ranks)")
-    phase.add_argument("--precision", choices=("single", "double"), default="single")
-    phase.add_argument("--out", default="result.h5", help="HDF5 result file")
+    phase.add_argument("--precision", choices=("single", "double"), default="single",
+                       help="complex64 or complex128 iterations")
+    phase.add_argument("--out", default="result.h5", help="result file (.h5, .cxi)")
     phase.add_argument("--plot", default=None, help="also draw the result to this PNG")
     phase.add_argument("--dump-model", default=None,
                        help="also write the network as a model file (rerun or edit it with prnf run)")
@@ -90,8 +107,8 @@ def build_parser():
 
     demo = sub.add_parser("demo", help="simulate a pattern and phase it with the seed's network")
     _add_run_options(demo, repeat=8, seed=2026, keep_best=4)
-    demo.add_argument("--out", default="result.h5")
-    demo.add_argument("--plot", default="result.png")
+    demo.add_argument("--out", default="result.h5", help="result file (.h5, .cxi)")
+    demo.add_argument("--plot", default="result.png", help="picture of the result")
 
     sub.add_parser("plugins", help="list installed algorithms, parameters and distributions")
 
@@ -116,10 +133,11 @@ def build_parser():
     sim.add_argument("--shape", default="96,96", help="pattern shape, e.g. 96,96 or 64,64,64")
     sim.add_argument("--radius", type=float, default=8, help="object radius in pixels")
     sim.add_argument("--photons", type=float, default=1e7, help="total photons (0: no noise)")
-    sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--out", default="pattern.npy")
-    sim.add_argument("--mask", default="mask.npy")
+    sim.add_argument("--seed", type=int, default=0, help="random seed of object and noise")
+    sim.add_argument("--out", default="pattern.npy", help="pattern file to write")
+    sim.add_argument("--mask", default="mask.npy", help="mask file to write (1 = masked)")
     sim.add_argument("--truth", default=None, help="also save the true object here")
+    sim.add_argument("--force", action="store_true", help="replace files that exist")
     return parser
 
 
@@ -127,9 +145,11 @@ def _add_run_options(p, repeat=1, seed=None, keep_best=None):
     p.add_argument("--repeat", type=int, default=repeat, help="independent phasings per rank")
     p.add_argument("--seed", type=int, default=seed, help="random seed (default: fresh, reported)")
     p.add_argument("--keep-best", type=_keep_best, default=keep_best,
-                   help="merge only the K best repeats by final eMod (or a fraction < 1)")
+                   help="merge only the K best repeats (or a fraction < 1), ranked by free eMod "
+                        "when the inputs have free pixels, else by final eMod")
     p.add_argument("--threads", type=int, default=None, help="threads per rank (default: cores/ranks)")
-    p.add_argument("--precision", choices=("single", "double"), default="single")
+    p.add_argument("--precision", choices=("single", "double"), default="single",
+                   help="complex64 or complex128 iterations")
 
 
 def _keep_best(text):
@@ -148,13 +168,15 @@ def _on_sigterm(signum, frame):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="prnf: %(levelname)s: %(message)s")
-    if not args.verbose:
-        log.setLevel(logging.INFO)      # PRNF's own notes (FFT planning time), not libraries'
+    logging.basicConfig(level=logging.WARNING, format="prnf: %(levelname)s: %(message)s")
+    for name in OWN_LOGGERS:        # PRNF's own notes (FFT planning time); libraries stay quiet
+        logging.getLogger(name).setLevel(logging.DEBUG if args.verbose else logging.INFO)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args) or 0
+    except BrokenPipeError:            # `prnf plugins | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except RankError as exc:            # raised on every rank together: one message is enough
         if _world().rank == 0:
             print(f"prnf: error: {exc}", file=sys.stderr)
@@ -344,6 +366,7 @@ def cmd_plugins(args):
         print(f"recipe {name}: {recipe.summary} (from {recipe.distribution}; prnf phase --recipe {name})")
     for entry, (dist, exc) in registry.broken.items():
         print(f"(broken) plugin '{entry}' from {dist} failed to import: {exc}")
+    sys.stdout.flush()          # a closed pipe shows here, inside main's handler
 
 
 def cmd_simulate(args):
@@ -352,6 +375,11 @@ def cmd_simulate(args):
         shape = tuple(int(v) for v in args.shape.split(","))
     except ValueError:
         raise SystemExit(f"prnf simulate: --shape {args.shape!r}: give integers like 96,96") from None
+    targets = [path for path in (args.out, args.mask, args.truth) if path]
+    existing = [path for path in targets if os.path.exists(path)]
+    if existing and not args.force:       # default names once replaced a user's own data
+        raise PRNFError(f"{', '.join(existing)} exist(s); give other --out/--mask names or "
+                        "--force to replace them")
     intensity, mask, obj = simulate_pattern(shape, args.radius, args.photons, seed=args.seed)
     np.save(args.out, intensity)
     np.save(args.mask, mask)

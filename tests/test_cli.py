@@ -88,3 +88,26 @@ def test_phase_help_explains_the_recipe_and_plugins_list_it(capsys):
     assert "recipe auto:" in capsys.readouterr().out
     assert main(["phase", "x.npy", "--recipe", "nope"]) == 1
     assert "unknown recipe 'nope'; installed: auto" in capsys.readouterr().err
+
+
+def test_command_line_habits(tmp_path, capsys, monkeypatch):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("prnf ")
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "(default: result.h5)" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pattern.npy").write_bytes(b"my data")       # simulate once replaced it
+    assert main(["simulate", "--shape", "16,16"]) == 1
+    assert "pattern.npy exist(s)" in capsys.readouterr().err
+    assert (tmp_path / "pattern.npy").read_bytes() == b"my data"
+    assert main(["simulate", "--shape", "16,16", "--force"]) == 0
+
+
+def test_plugins_into_a_closed_pipe_ends_quietly():
+    # `prnf plugins | head` once ended in a BrokenPipeError traceback: here the reader is gone
+    code = ("import os, sys; r, w = os.pipe(); os.close(r); os.dup2(w, 1); "
+            "from prnf_core.cli import main; sys.exit(main(['plugins']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "BrokenPipe" not in proc.stderr, proc.stderr
