@@ -121,9 +121,10 @@ class MergeAccumulator:
         Keep each solution's error curves (small: one float per iteration).
     """
 
-    def __init__(self, reference=None, keep_curves=True):
+    def __init__(self, reference=None, keep_curves=True, phasor_only=False):
         self.reference = reference
         self.keep_curves = keep_curves
+        self.phasor_only = phasor_only      # only what the PRTF needs (every repeat's phases)
         self.count = 0
         self.sums = {}
         self.curves = {"emod": [], "econ": []}
@@ -144,6 +145,11 @@ class MergeAccumulator:
         spectrum = sfft.fftn(x)
         with np.errstate(invalid="ignore", divide="ignore"):
             phasor = np.where(np.abs(spectrum) > 0, spectrum / np.abs(spectrum), 0)
+        if self.phasor_only:
+            self._add_sum("phasor", phasor)
+            self.count += 1
+            self.data = stream.data
+            return
         self._add_sum("x", x)
         # a support moves by whole pixels: a Fourier shift would ring below 0 and above 1
         nearest = tuple(int(np.rint(v)) for v in shift)
@@ -195,6 +201,12 @@ def radial_profile(values_centred, center):
     sums = np.bincount(radius.ravel(), weights=values_centred.ravel())
     counts = np.bincount(radius.ravel())
     return sums / np.maximum(counts, 1)
+
+
+def edge_shell(shape, center):
+    """The last whole shell about ``center``: the distance to the nearest edge of the data
+    (a 123^2 pattern centred at 61 has shells 0-61; beyond, only corners)."""
+    return int(min(min(c, n - 1 - c) for c, n in zip(center, shape)))
 
 
 def resolution_shell(radial_prtf):

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import graph, modelfile, parallel
 from .errors import ConfigError, NodeError, PRNFError, RankError
-from .merge import MergeAccumulator, radial_profile, resolution_shell
+from .merge import MergeAccumulator, edge_shell, radial_profile, resolution_shell
 from .stream import PRECISIONS, RunContext
 
 log = logging.getLogger(__name__)
@@ -153,9 +153,15 @@ class Runner:
     def _run_keep_best(self, ids, seed, keep, match):
         best = []   # heap of (-ranking error, id, stream): the `keep` best of this rank
         ranked_by, every = [], []      # every repeat's (id, ranking error): a few numbers each
+        # the PRTF measures how independent repeats agree: over all of them, not the chosen
+        # few (which may all be one solution: a flat 1.0)
+        phases = MergeAccumulator(keep_curves=False, phasor_only=True)
+        first = self._guarded(lambda: self.run_once(ids[0], seed))
+        phases.set_reference(self.comm.bcast(_reference_of(first) if self.comm.rank == 0 else None))
         def work():
             for i in ids:
-                stream = self.run_once(i, seed)
+                stream = first if i == ids[0] else self.run_once(i, seed)
+                phases.add(stream, i)
                 ranked_by.append("free eMod" if stream.data.free is not None else "final eMod")
                 error = stream.ranking_error()
                 every.append((i, error))
@@ -183,6 +189,7 @@ class Runner:
         acc.data, acc.path = any_stream.data, any_stream.path
         for i in sorted(chosen & set(mine)):
             acc.add(mine[i], i)
+        acc.phases = self._reduce(phases)
         return acc
 
     def _owner(self, repeat_id, per_rank):
@@ -321,8 +328,10 @@ def result_dict(acc, runner, seed, repeat, keep_best):
     """The merged result: the seed's keys plus per-repeat errors, PRTF shells and the model."""
     mean = acc.mean_stream()
     d = acc.data
-    prtf = d.centred(acc.prtf())
-    radial = radial_profile(prtf, d.center)
+    phases = getattr(acc, "phases", acc)        # keep_best: every repeat's phases
+    prtf = d.centred(phases.prtf())
+    # shells beyond the edge of the data (the corners) are not whole shells: left out
+    radial = radial_profile(prtf, d.center)[:edge_shell(d.shape, d.center) + 1]
     background = d.centred(mean.background[d.radial_bins])
     model_amp = np.sqrt(np.abs(np.fft.fftn(mean.x)) ** 2 + mean.background[d.radial_bins] ** 2)
     curves = acc.curves
@@ -331,6 +340,7 @@ def result_dict(acc, runner, seed, repeat, keep_best):
         "support": acc.sums["support"] / acc.count,
         "PRTF": prtf,
         "PRTF_radial": radial,
+        "PRTF_repeats": phases.count,
         "resolution_shell": resolution_shell(radial),
         "background": background,
         "eMod": mean.emod,

@@ -28,7 +28,7 @@ DATASETS = {
     "free_deviance": "free_poisson_deviance",
     "repeat_ids": "repeat_ids",
 }
-ATTRIBUTES = ("repeat", "ranks", "merged", "precision")
+ATTRIBUTES = ("repeat", "ranks", "merged", "precision", "PRTF_repeats")
 
 
 def versions():

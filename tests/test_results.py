@@ -59,3 +59,18 @@ def test_plot_is_headless_png(tmp_path, result, three_d):
     titles = " ".join(ax.get_title() for ax in fig.axes)
     for word in ("object", "phase", "model", "eCon", "eMod", "PRTF"):
         assert word in titles
+
+
+def test_prtf_counts_every_repeat_and_stops_at_the_edge_of_the_data(tmp_path):
+    # the resolution shell once came from corner shells beyond the data's edge ("shell 78" on
+    # a 123^2 pattern whose edge is 61), and the PRTF from the kept best repeats only
+    pattern, mask, _ = write_pattern(tmp_path, shape=(32, 30), photons=1e6, beamstop=1)
+    inp = phmodel.pInput(config(pattern, mask))
+    runner = Runner([inp], phmodel.pOutput().after(phmodel.HIO(20, 40, 0.9).after(inp)))
+    out = runner.run(5, seed=2, keep_best=2)
+    assert out["merged"] == 2 and out["PRTF_repeats"] == 5
+    assert len(out["PRTF_radial"]) == 15             # shells 0..14: the centre (16, 15) is 14 from an edge
+    assert out["resolution_shell"] is None or out["resolution_shell"] <= 14
+    runner.save_h5(out, tmp_path / "r.h5")
+    with h5py.File(tmp_path / "r.h5") as f:
+        assert f.attrs["PRTF_repeats"] == 5
