@@ -4,31 +4,51 @@ from __future__ import annotations
 import io
 import json
 import platform
+import sys
 
 import numpy as np
 
 from .fileutil import atomic_path, atomic_write
 
-#: result key -> HDF5 dataset name (the seed's names first).
+#: result key -> (the seed's dataset name, CXI place, units, description). The file follows
+#: the CXI conventions (cxi_version, entry_1/image_1 with data and mask, process_1, data_1
+#: links; NeXus classes so silx shows the object by default); the seed's names stay at the
+#: root as links, so existing scripts keep working.
 DATASETS = {
-    "sample_ret": "sample_retrieved",
-    "support": "support_retrieved",
-    "PRTF": "PRTF",
-    "background": "background",
-    "eMod": "modulus_error",
-    "eCon": "convergence_error",
-    "diffraction_amp": "diffraction_amplitude",
-    "PRTF_radial": "PRTF_radial",
-    "input_amp": "input_amplitude",
-    "input_mask": "input_mask",
-    "eMod_per_repeat": "modulus_error_per_repeat",
-    "eCon_per_repeat": "convergence_error_per_repeat",
-    "final_eMod": "final_modulus_error",
-    "free_eMod": "free_modulus_error",
-    "free_deviance": "free_poisson_deviance",
-    "repeat_ids": "repeat_ids",
+    "sample_ret": ("sample_retrieved", "image_1/data", "data amplitude x pixels",
+                   "retrieved object, merged over the kept repeats, real space, centred"),
+    "support": ("support_retrieved", "image_1/mask", "1",
+                "support: the fraction of merged repeats holding each pixel"),
+    "PRTF": ("PRTF", "result_1/prtf", "1",
+             "phase retrieval transfer function |mean exp(i phase)| over every repeat, centred"),
+    "background": ("background", "result_1/background", "data amplitude",
+                   "fitted radial background amplitude per pixel, centred (0: not fitted)"),
+    "eMod": ("modulus_error", "result_1/modulus_error", "1",
+             "eMod per iteration along the path, mean over merged repeats; measured on each "
+             "algorithm's iterate (for HIO, RAAR, DM not the support-constrained estimate)"),
+    "eCon": ("convergence_error", "result_1/convergence_error", "1",
+             "eCon per iteration: relative change of the estimate, mean over merged repeats"),
+    "diffraction_amp": ("diffraction_amplitude", "result_1/model_amplitude", "data amplitude",
+                        "sqrt(|FFT(object)|^2 + background^2) of the merged object, centred"),
+    "PRTF_radial": ("PRTF_radial", "result_1/prtf_radial", "1",
+                    "PRTF averaged over integer shells 0 .. the edge of the data (pixels)"),
+    "input_amp": ("input_amplitude", "data_1/amplitude", "data amplitude",
+                  "measured amplitude sqrt(I) after pre-processing, centred, 0 where masked"),
+    "input_mask": ("input_mask", "data_1/mask", "1", "1 = pixel not measured (floats), centred"),
+    "eMod_per_repeat": ("modulus_error_per_repeat", "result_1/modulus_error_per_repeat", "1",
+                        "eMod per iteration of each merged repeat"),
+    "eCon_per_repeat": ("convergence_error_per_repeat", "result_1/convergence_error_per_repeat",
+                        "1", "eCon per iteration of each merged repeat"),
+    "final_eMod": ("final_modulus_error", "result_1/final_modulus_error", "1",
+                   "eMod of each merged repeat's final estimate, on the fitted pixels"),
+    "free_eMod": ("free_modulus_error", "result_1/free_modulus_error", "1",
+                  "eMod of each merged repeat on the free pixels, never fitted (NaN: none)"),
+    "free_deviance": ("free_poisson_deviance", "result_1/free_poisson_deviance", "1",
+                      "mean Poisson deviance per free pixel of each merged repeat (counts only)"),
+    "repeat_ids": ("repeat_ids", "result_1/repeat_ids", "1", "repeat index of each merged repeat"),
 }
 ATTRIBUTES = ("repeat", "ranks", "merged", "precision", "PRTF_repeats")
+CXI_VERSION = 150
 
 
 def versions():
@@ -43,33 +63,72 @@ def versions():
     return found
 
 
-def save_h5(out, save_file):
-    """Write a result dict from :meth:`Runner.run` to HDF5, through a temporary file.
+def save_h5(out, save_file, command=None):
+    """Write a result dict from :meth:`Runner.run` as a CXI file (``.cxi`` or ``.h5`` alike),
+    through memory and a temporary file.
 
-    Datasets: see :data:`DATASETS`; attributes: the model JSON, stream path, seed (as text:
-    seeds can exceed 64 bits), repeats, ranks, number merged, keep_best, precision,
-    resolution shell (-1 if the PRTF never drops below 1/e) and library versions (JSON).
+    Layout: ``cxi_version``; ``entry_1/image_1`` (the object as ``data``, the support as
+    ``mask``, NXdata: silx shows it), ``entry_1/image_1/process_1`` (program, version,
+    command, the network as JSON, settings), ``entry_1/data_1`` (the measured amplitude and
+    mask, and a link to the object as ``data``), ``entry_1/result_1`` (PRTF, errors, model
+    amplitude). Every dataset has ``description`` and ``units``; the seed's dataset names
+    (:data:`DATASETS`) are links at the root. Root attributes as before: the model JSON,
+    stream path, seed (as text), repeats, ranks, merged, keep_best, precision, resolution
+    shell (-1 if the PRTF never drops below 1/e), library versions, selection (JSON).
     """
     import h5py
     # HDF5 writes into memory, then one plain write puts the bytes on disk: a full disk is
     # then an OSError, not a crash inside HDF5 (a segmentation fault, 3 of 3 tries)
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
-        for key, name in DATASETS.items():
-            f.create_dataset(name, data=np.asarray(out[key]), compression="gzip"
-                             if np.asarray(out[key]).size > 4096 else None)
-        for key in ATTRIBUTES:
-            f.attrs[key] = out[key]
-        f.attrs["seed"] = str(out["seed"])
-        f.attrs["keep_best"] = json.dumps(out["keep_best"])
-        f.attrs["resolution_shell"] = -1 if out["resolution_shell"] is None else out["resolution_shell"]
-        f.attrs["center"] = np.asarray(out["center"])
-        f.attrs["stream_path"] = json.dumps(out["stream_path"])
-        f.attrs["model_json"] = json.dumps(out["model"])
-        f.attrs["versions"] = json.dumps(versions())
-        f.attrs["selection"] = json.dumps(out.get("selection"))
+        _write_cxi(f, out, command)
+        _write_attributes(f, out)
     atomic_write(save_file, buffer.getbuffer())
     return save_file
+
+
+def _write_cxi(f, out, command):
+    import h5py
+    f["cxi_version"] = CXI_VERSION
+    f.attrs.update({"NX_class": "NXroot", "default": "entry_1", "creator": "PRNF"})
+    entry = f.create_group("entry_1")
+    entry.attrs.update({"NX_class": "NXentry", "default": "image_1"})
+    entry["program_name"] = f"PRNF {versions().get('prnf', '')}"
+    for group, nx in (("image_1", "NXdata"), ("data_1", "NXdata"), ("result_1", "NXcollection")):
+        entry.create_group(group).attrs["NX_class"] = nx
+    entry["image_1"].attrs.update({"signal": "data"})
+    entry["data_1"].attrs.update({"signal": "amplitude"})
+    for key, (seed_name, place, units, description) in DATASETS.items():
+        data = np.asarray(out[key])
+        ds = entry.create_dataset(place, data=data,
+                                  compression="gzip" if data.size > 4096 else None)
+        ds.attrs.update({"description": description, "units": units})
+        f[seed_name] = h5py.SoftLink(ds.name)
+    entry["data_1/data"] = h5py.SoftLink("/entry_1/image_1/data")
+    image = entry["image_1"]
+    image["data_type"], image["data_space"] = "object", "real"
+    image["is_fft_shifted"] = 0
+    process = image.create_group("process_1")
+    process.attrs["NX_class"] = "NXprocess"
+    process["program"] = "PRNF"
+    process["version"] = versions().get("prnf", "")
+    process["command"] = command if command is not None else " ".join(sys.argv)
+    process["configuration"] = json.dumps(out["model"])
+    process["seed"] = str(out["seed"])
+    entry["process_1"] = h5py.SoftLink(process.name)
+
+
+def _write_attributes(f, out):
+    for key in ATTRIBUTES:
+        f.attrs[key] = out[key]
+    f.attrs["seed"] = str(out["seed"])
+    f.attrs["keep_best"] = json.dumps(out["keep_best"])
+    f.attrs["resolution_shell"] = -1 if out["resolution_shell"] is None else out["resolution_shell"]
+    f.attrs["center"] = np.asarray(out["center"])
+    f.attrs["stream_path"] = json.dumps(out["stream_path"])
+    f.attrs["model_json"] = json.dumps(out["model"])
+    f.attrs["versions"] = json.dumps(versions())
+    f.attrs["selection"] = json.dumps(out.get("selection"))
 
 
 def central_slice(a):

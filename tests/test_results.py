@@ -26,7 +26,7 @@ def test_h5_has_every_dataset_and_attribute(tmp_path, result):
     path = tmp_path / "r.h5"
     runner.save_h5(out, path)
     with h5py.File(path, "r") as f:
-        for key, name in DATASETS.items():
+        for key, (name, *_) in DATASETS.items():             # the seed's names, as links
             np.testing.assert_array_equal(f[name][()], np.asarray(out[key]))
         assert f["sample_retrieved"].dtype.kind == "c"
         assert f["PRTF"].dtype.kind == "f"
@@ -74,3 +74,32 @@ def test_prtf_counts_every_repeat_and_stops_at_the_edge_of_the_data(tmp_path):
     runner.save_h5(out, tmp_path / "r.h5")
     with h5py.File(tmp_path / "r.h5") as f:
         assert f.attrs["PRTF_repeats"] == 5
+
+
+@pytest.mark.parametrize("suffix", [".cxi", ".h5"])
+def test_results_follow_the_cxi_conventions(tmp_path, result, suffix):
+    # the file was a flat bag of 14 datasets without attributes: neither silx nor PyNX's tools
+    # showed anything useful
+    runner, out = result
+    path = tmp_path / f"r{suffix}"
+    runner.save_h5(out, path)
+    with h5py.File(path, "r") as f:
+        assert f["cxi_version"][()] == 150
+        assert f.attrs["default"] == "entry_1" and f["entry_1"].attrs["NX_class"] == "NXentry"
+        image = f["entry_1/image_1"]
+        assert image.attrs["NX_class"] == "NXdata" and image.attrs["signal"] == "data"
+        np.testing.assert_array_equal(image["data"][()], out["sample_ret"])
+        np.testing.assert_array_equal(image["mask"][()], out["support"])
+        np.testing.assert_array_equal(f["entry_1/data_1/data"][()], out["sample_ret"])
+        process = f["entry_1/image_1/process_1"]
+        assert process["program"][()] == b"PRNF"
+        assert json.loads(process["configuration"][()])["format"] == "prnf-model"
+        assert f["entry_1/process_1/command"][()]
+        described = []
+        f["entry_1"].visititems(lambda name, obj: described.append(
+            isinstance(obj, h5py.Group) or name.endswith(("program", "version", "command",
+                                                          "configuration", "seed", "data_type",
+                                                          "data_space", "is_fft_shifted",
+                                                          "program_name"))
+            or {"description", "units"} <= set(obj.attrs)))
+        assert all(described)
