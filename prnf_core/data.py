@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from .errors import ConfigError
-from .io import load_array
+from .io import cxi_mask, load_array
 
 #: Every key of an input node's ``config_dict`` with its default (seed keys first).
 INPUT_DEFAULTS = {
@@ -191,6 +191,8 @@ def load_input_arrays(config):
             arrays[name] = load_array(value, shape=shape, dtype=dtype)
         else:
             arrays[name] = None
+    if arrays["mask"] is None:         # a CXI file carries its own mask beside the pattern
+        arrays["mask"] = cxi_mask(config["pattern_path"])
     return arrays
 
 

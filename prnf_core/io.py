@@ -8,7 +8,9 @@ import numpy as np
 
 from .errors import DataFileError
 
-SUFFIXES = (".npy", ".mat", ".bin", ".h5", ".hdf5", ".cxi")
+SUFFIXES = (".npy", ".mat", ".bin", ".h5", ".hdf5", ".cxi", ".edf", ".tif", ".tiff")
+#: Where a CXI file keeps its measured pattern and mask (CXI 1.5; PyNX writes these).
+CXI_DATA, CXI_MASK = "entry_1/data_1/data", "entry_1/data_1/mask"
 _WITH_DATASET = re.compile(r"^(.*\.(?:h5|hdf5|cxi|mat)):(/?[^:]+)$", re.IGNORECASE)
 
 
@@ -21,7 +23,9 @@ def load_array(path, shape=None, dataset=None, dtype="<f8"):
         ``.npy`` (never unpickled), ``.mat`` (its only variable, or ``dataset``, written
         ``file.mat:variable``; v7.3 files are HDF5 and read as such),
         ``.bin`` (raw little-endian ``dtype``, needs ``shape``), ``.h5``/``.hdf5``/``.cxi``
-        (needs ``dataset``, or a path written as ``file.h5:/group/data``).
+        (needs ``dataset``, or a path written as ``file.h5:/group/data``; a ``.cxi`` file's
+        default is its pattern ``entry_1/data_1/data``), ``.edf`` (fabio), ``.tif``/``.tiff``
+        (tifffile): the last two optional extras, ``pip install 'prnf[detectors]'``.
     shape : sequence of int, optional
         Shape of a ``.bin`` file.
     dataset : str, optional
@@ -102,6 +106,8 @@ def _pick_variable(path, names, wanted, read):
 def _read_h5(path, dataset=None, **_):
     import h5py
     with h5py.File(path, "r") as f:
+        if dataset is None and path.lower().endswith(".cxi") and CXI_DATA in f:
+            dataset = CXI_DATA
         if dataset is None:
             names = []
             f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
@@ -112,5 +118,36 @@ def _read_h5(path, dataset=None, **_):
         return f[dataset][()]
 
 
+def cxi_mask(path):
+    """The mask stored beside a CXI file's pattern (``entry_1/data_1/mask``, non-zero = bad
+    pixel) as 1 = bad, or None when the file has none."""
+    import h5py
+    path = os.fspath(path)
+    named = _WITH_DATASET.match(path)
+    if named or not path.lower().endswith(".cxi") or not os.path.isfile(path):
+        return None
+    with h5py.File(path, "r") as f:
+        return (f[CXI_MASK][()] != 0).astype(np.uint8) if CXI_MASK in f else None
+
+
+def _optional(module, suffix):
+    """Import a reader that is an optional extra, or say how to install it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise DataFileError(f"reading {suffix} files needs the '{module}' package: "
+                            f"pip install 'prnf[detectors]' (or pip install {module})") from None
+
+
+def _read_edf(path, **_):
+    return np.asarray(_optional("fabio", ".edf").open(path).data)
+
+
+def _read_tiff(path, **_):
+    return np.asarray(_optional("tifffile", ".tif").imread(path))
+
+
 _READERS = {".npy": _read_npy, ".bin": _read_bin, ".mat": _read_mat,
-            ".h5": _read_h5, ".hdf5": _read_h5, ".cxi": _read_h5}
+            ".h5": _read_h5, ".hdf5": _read_h5, ".cxi": _read_h5, ".edf": _read_edf,
+            ".tif": _read_tiff, ".tiff": _read_tiff}

@@ -1,11 +1,13 @@
 """Input preparation: layout about the centre, masks, radii, percentile, file formats."""
+import sys
+
 import h5py
 import numpy as np
 import pytest
 import scipy.io
 
 from prnf_core import ConfigError, DataFileError
-from prnf_core.data import INPUT_DEFAULTS, check_config, prepare
+from prnf_core.data import INPUT_DEFAULTS, check_config, load_input_arrays, prepare
 from prnf_core.io import load_array
 
 
@@ -132,3 +134,22 @@ def test_mat_v73_files_are_read_as_hdf5(tmp_path):
         f.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Wed Dec  2 2026 HDF5 schema 1.00 .")
     np.testing.assert_array_equal(load_array(str(path)), pattern)
     np.testing.assert_array_equal(load_array(str(path) + ":pattern"), pattern)
+
+
+def test_detector_files_edf_tiff_and_cxi(tmp_path, monkeypatch):
+    import fabio
+    import tifffile
+    pattern = np.arange(12.0).reshape(3, 4)
+    fabio.edfimage.EdfImage(data=pattern.astype(np.float32)).write(str(tmp_path / "p.edf"))
+    tifffile.imwrite(tmp_path / "p.tif", pattern.astype(np.float32))
+    with h5py.File(tmp_path / "p.cxi", "w") as f:
+        f["cxi_version"] = 150
+        f["entry_1/data_1/data"] = pattern
+        f["entry_1/data_1/mask"] = np.where(np.eye(3, 4), 4, 0)     # CXI: non-zero = bad
+    for name in ("p.edf", "p.tif", "p.cxi"):
+        np.testing.assert_array_equal(load_array(str(tmp_path / name)), pattern)
+    arrays = load_input_arrays(check_config({"pattern_path": str(tmp_path / "p.cxi")}))
+    np.testing.assert_array_equal(arrays["mask"], np.eye(3, 4))
+    monkeypatch.setitem(sys.modules, "tifffile", None)                 # not installed
+    with pytest.raises(DataFileError, match=r"needs the 'tifffile' package: pip install 'prnf\[detectors\]'"):
+        load_array(str(tmp_path / "p.tif"))
