@@ -13,12 +13,17 @@ built-in algorithm, unless an HPR test or positivity feedback applies), the esti
 """
 from __future__ import annotations
 
+import glob
+import logging
+import os
+
 import numpy as np
 
 from prnf_core import AlgorithmNode, ConfigError, check_range
 
 from . import _threads, fft, kernels, shrinkwrap, support
 
+log = logging.getLogger(__name__)
 #: Threshold shrinkwrap updates the support every this many iterations unless a node says.
 DEFAULT_EVERY = 10
 
@@ -136,6 +141,22 @@ class IterativeProjection(AlgorithmNode):
         return True
 
 
+_announced = False
+
+
+def announce_compilation():
+    """Say, once per process, that the kernels are being compiled when Numba's disk cache of
+    them is empty: the first run is silent for up to a minute otherwise."""
+    global _announced
+    if _announced:
+        return
+    _announced = True
+    folder = (os.environ.get("NUMBA_CACHE_DIR")          # where Numba looks first
+              or os.path.join(os.path.dirname(kernels.__file__), "__pycache__"))
+    if not glob.glob(os.path.join(folder, "**", "kernels*.nbi"), recursive=True):
+        log.info("compiling the kernels (first run only: up to a minute, then cached)")
+
+
 def _threshold_rule(node, n_eligible, workers):
     p = node.params
     if p.get("support_threshold") is None:
@@ -175,6 +196,7 @@ class _Loop:
     """
 
     def __init__(self, node, stream, ctx):
+        announce_compilation()
         self.node, self.ctx = node, ctx
         self.nchunks = _threads.configure(ctx.threads or 1)
         cdtype, rdtype = ctx.complex_dtype, ctx.real_dtype

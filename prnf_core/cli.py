@@ -18,18 +18,50 @@ EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
 
 
 class Progress:
-    """Per-node progress on stderr: iterations done and current eMod, at most every 0.5 s."""
+    """Progress on stderr (rank 0): on a terminal a tqdm bar over this rank's iterations with
+    the repeat, node, iteration and eMod, and an ETA; otherwise (batch logs) one line per
+    finished repeat."""
 
-    def __init__(self, rank=0):
-        self.rank, self.last = rank, 0.0
+    def __init__(self, rank=0, stream=None):
+        self.rank, self.stream = rank, stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.bar, self.repeats, self.per_repeat, self.finished = None, 0, 0, 0
+        self.started, self.last = time.monotonic(), {}
+
+    def begin(self, repeats, per_repeat):
+        self.repeats, self.per_repeat, self.finished = repeats, per_repeat, 0
+        self.started = time.monotonic()
+        if self.rank == 0 and self.tty:
+            from tqdm import tqdm
+            self.bar = tqdm(total=repeats * per_repeat, file=self.stream, unit="it",
+                            dynamic_ncols=True, leave=True)
 
     def __call__(self, node, done, total, emod, repeat=0):
-        now = time.monotonic()
-        if self.rank == 0 and (done == total or now - self.last > 0.5):
-            self.last = now
-            sys.stderr.write(f"  repeat {repeat:3d}  {node.name:>10s} {done:5d}/{total:<5d} "
-                             f"eMod {emod:.4f}\n")
-            sys.stderr.flush()
+        if self.bar is None:
+            return
+        key = (repeat, node.id)
+        self.bar.update(done - self.last.get(key, 0))
+        self.last[key] = done
+        self.bar.set_postfix_str(f"repeat {self.finished + 1}/{self.repeats} {node.name} "
+                                 f"{done}/{total} eMod {emod:.4f}", refresh=False)
+
+    def repeat_done(self, repeat, stream):
+        self.finished += 1
+        if self.rank != 0:
+            return
+        if self.bar is not None:        # a repeat read back from a checkpoint fills its share
+            self.bar.n = self.finished * self.per_repeat
+            self.bar.refresh()
+            if self.finished == self.repeats:
+                self.bar.close()
+            return
+        elapsed = time.monotonic() - self.started
+        left = elapsed / self.finished * (self.repeats - self.finished)
+        emod = stream.emod[-1] if len(stream.emod) else float("nan")
+        self.stream.write(f"prnf: repeat {self.finished} of {self.repeats} done (id {repeat}, "
+                          f"{' -> '.join(stream.path)}, last eMod {emod:.4f}), {elapsed:.1f} s, "
+                          f"about {left:.0f} s left\n")
+        self.stream.flush()
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

@@ -35,6 +35,8 @@ class Runner:
         FFT and kernel threads per rank; default: cores divided among the ranks on the node.
     progress : callable, optional
         ``progress(node, iterations_done, total, emod, repeat)``, called by algorithm nodes.
+        If it also has ``begin(repeats, iterations_per_repeat)`` and ``repeat_done(repeat,
+        stream)``, the runner calls them (the CLI's progress bar does).
     """
 
     def __init__(self, inputnodes=None, outputnode=None, loadfile=None, reload_dataset=None,
@@ -121,6 +123,9 @@ class Runner:
         seed = self.comm.bcast(self._guarded(lambda: self._resolve_seed(seed)))
         self.last_seed = seed
         total = repeat * self.comm.size
+        begin = getattr(self.progress, "begin", None)
+        if begin is not None:
+            begin(repeat, self.iterations_per_repeat())
         keep = _keep_count(keep_best, total)
         if keep is None and match is not None:
             keep = total
@@ -237,11 +242,19 @@ class Runner:
         With a checkpoint open, a finished repeat is read back instead, a new one saved."""
         store = self.checkpoint
         if store is not None and repeat_id in store:
-            return store.load(repeat_id, self.inputs)
-        stream = self._pass(repeat_id, seed)
-        if store is not None:
-            store.save(repeat_id, stream, self.inputs)
+            stream = store.load(repeat_id, self.inputs)
+        else:
+            stream = self._pass(repeat_id, seed)
+            if store is not None:
+                store.save(repeat_id, stream, self.inputs)
+        done = getattr(self.progress, "repeat_done", None)
+        if done is not None:
+            done(repeat_id, stream)
         return stream
+
+    def iterations_per_repeat(self):
+        """Iterations of every algorithm node in one pass (progress and ETA)."""
+        return sum(int(n.params.get("iteration", 0)) for n in self.order if n.kind == "algorithm")
 
     def _pass(self, repeat_id, seed):
         ctx = RunContext(precision=self.precision, threads=self.threads, progress=self.progress,

@@ -111,3 +111,28 @@ def test_plugins_into_a_closed_pipe_ends_quietly():
             "from prnf_core.cli import main; sys.exit(main(['plugins']))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_a_cold_kernel_cache_is_announced(tmp_path, monkeypatch, caplog):
+    # the first run was silent for about 50 s while Numba compiled
+    from prnf_algorithms import engine
+    monkeypatch.setattr(engine, "_announced", False)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))       # empty: nothing cached
+    with caplog.at_level("INFO", logger="prnf_algorithms.engine"):
+        engine.announce_compilation()
+        engine.announce_compilation()                          # once per process
+    assert caplog.text.count("compiling the kernels (first run only") == 1
+
+
+def test_batch_logs_get_one_line_per_repeat():
+    from prnf_core.cli import Progress
+    import io
+    stream = io.StringIO()                                     # not a terminal
+    progress = Progress(stream=stream)
+    progress.begin(2, 100)
+    fake = type("S", (), {"emod": np.array([0.5, 0.25]), "path": ["RAAR", "ERA"]})()
+    progress.repeat_done(0, fake)
+    progress.repeat_done(1, fake)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and "repeat 1 of 2 done (id 0, RAAR -> ERA, last eMod 0.2500)" in lines[0]
+    assert "about 0 s left" in lines[1]
