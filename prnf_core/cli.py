@@ -100,6 +100,9 @@ def build_parser():
     run.add_argument("--plot", default=None, help="also draw the result to this PNG")
     run.add_argument("--checkpoint", default=None,
                      help="HDF5 file keeping finished repeats; run again to resume after a crash")
+    run.add_argument("--data", action="append", default=[], metavar="[INPUT_ID=]PATTERN[,MASK]",
+                     help="data for an input of the model (a skeleton file has none); the id "
+                          "may be left out when the model has one input; repeat for several")
 
     phase = sub.add_parser(
         "phase", help="phase a measured pattern from the data alone (no support, no size)",
@@ -313,9 +316,26 @@ def _save(runner, out, path):
                             f"in '{rescue}'") from exc
 
 
+def _datasets(specs, inputs):
+    """``--data`` values as the runner's ``reload_dataset``."""
+    datasets = {}
+    for spec in specs:
+        key, _, files = spec.rpartition("=")
+        if not key:
+            if len(inputs) != 1:
+                raise PRNFError(f"--data {spec!r}: this model has {len(inputs)} inputs "
+                                f"({', '.join(str(n.id) for n in inputs)}); write INPUT_ID=PATTERN")
+            key = str(inputs[0].id)
+        pattern, _, mask = files.partition(",")
+        datasets[key] = {"pattern_path": pattern, "mask_path": mask or None}
+    return datasets
+
+
 def cmd_run(args):
     _check_outputs(args)
     runner = _runner(args, loadfile=args.model)
+    if args.data:
+        runner.reload(_datasets(args.data, runner.inputs))
     out = runner.run(repeat=args.repeat, seed=args.seed, keep_best=args.keep_best,
                      checkpoint=args.checkpoint)
     _finish(runner, out, args)

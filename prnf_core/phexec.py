@@ -59,6 +59,11 @@ class Runner:
         self.checkpoint = None
         self.selection = None       # how keep_best/match chose the merged repeats (last run)
 
+    def reload(self, reload_dataset):
+        """New data for inputs: ``{input_id: {"pattern_path": ..., "mask_path": ...}}`` (as
+        the ``reload_dataset`` argument)."""
+        self._reload(reload_dataset)
+
     def _reload(self, reload_dataset):
         by_id = {n.id: n for n in self.inputs}
         for key, dataset in reload_dataset.items():

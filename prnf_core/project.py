@@ -26,13 +26,17 @@ KEYS = {
     ("input", "shape"): ("123,123", "120,120,120", "pattern shape (needed for .bin data; checked otherwise)"),
     ("input", "padd_to_pow2"): ("True", "True", "zero-pad each axis to a power of 2; padded pixels float"),
     ("input", "inner_mask"): ("5", "3", "pixels with radius < inner_mask float (beam stop)"),
-    ("input", "outer_mask"): ("64", "64", "intensity of pixels with radius > outer_mask set to 0"),
+    ("input", "outer_mask"): ("auto", "auto", "intensity of pixels with radius >= outer_mask set "
+                              "to 0; auto: the edge of the data (half the smallest axis), so only "
+                              "corners go (the seed's 64 zeroed most of a 256^2 pattern's high q)"),
     ("input", "outer_outer_mask"): ("None", "None", "with mask_edges: radii in [outer_mask, outer_outer_mask] float instead"),
     ("input", "mask_edges"): ("True", "False", "let the ring outer_mask..outer_outer_mask float"),
     ("input", "subtract_percentile"): ("None", "None", "subtract this percentile (0-100] of the data"),
     ("input", "spherical_support"): ("None", "None", "radius of a fixed spherical support (None: none)"),
     ("input", "init_model"): ("None", "None", "real-space start model file (padded shape)"),
     ("phasing", "repeats"): ("40", "40", "independent phasings per process"),
+    ("phasing", "seed"): ("None", "None", "random seed of the run (None: a fresh one, reported); "
+                          "set it to reproduce a run"),
     ("phasing", "iters"): ("100RAAR 200DM 200ERA", "100RAAR 200DM 200ERA", "schedule: <iterations><ALGORITHM> ..."),
     ("phasing_parameters", "support_size"): ("200", None, "pixels in the shrinkwrapped support (2D)"),
     ("phasing_parameters", "voxel_number"): (None, "2000", "voxels in the shrinkwrapped support (3D)"),
@@ -124,7 +128,9 @@ class Project:
                 raise ConfigError(f"unknown project key {name!r}; valid keys: {sorted(allowed)}")
             section, key = name.split("|")
             text = _set_ini_value(text, section, key, str(value))
-        self.network(_parse(text))
+        parser = _parse(text)
+        self.network(parser)
+        _seed(self.settings(parser))
         atomic_write(self.config_file, text.encode())
 
     def settings(self, parser=None):
@@ -144,6 +150,10 @@ class Project:
         np.save(pattern_path, pattern)
         np.save(mask_path, mask.astype(np.uint8))
         outer, outer_outer = s["input|outer_mask"], s["input|outer_outer_mask"]
+        if outer == "auto":
+            outer = min(pattern.shape) // 2
+        elif outer is not None and not isinstance(outer, (int, float)):
+            raise ConfigError(f"input|outer_mask={outer!r}: give a radius in pixels, auto or None")
         float_ring = s["input|mask_edges"] and outer is not None and outer_outer is not None
         big = max(float(np.hypot.reduce(pattern.shape)), float(outer or 0))
         return {
@@ -194,10 +204,13 @@ class Project:
     # ------------------------------------------------------------ running
     def command(self, num_proc):
         """The shell command that runs this project (under mpiexec for num_proc > 1)."""
-        repeats = self.settings()["phasing|repeats"]
+        settings = self.settings()
         cmd = [sys.executable, "-m", "prnf_core.cli", "run", self.path("model.json"),
-               "--repeat", str(repeats), "--out", self.path("result.h5"),
+               "--repeat", str(settings["phasing|repeats"]), "--out", self.path("result.h5"),
                "--plot", self.path("result.png"), "--checkpoint", self.path("checkpoint.h5")]
+        seed = _seed(settings)
+        if seed is not None:
+            cmd += ["--seed", str(seed)]
         if num_proc > 1:
             cmd = [mpiexec_path() or "mpiexec", "-n", str(num_proc)] + cmd
         return cmd
@@ -255,6 +268,13 @@ class Project:
             ""])
         atomic_write(self.path("job.slurm"), script.encode())
         return self.path("job.slurm")
+
+
+def _seed(settings):
+    seed = settings.get("phasing|seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f"phasing|seed={seed!r}: give an integer >= 0, or None")
+    return seed
 
 
 def _parse(text):

@@ -136,3 +136,21 @@ def test_batch_logs_get_one_line_per_repeat():
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2 and "repeat 1 of 2 done (id 0, RAAR -> ERA, last eMod 0.2500)" in lines[0]
     assert "about 0 s left" in lines[1]
+
+
+def test_run_gives_data_to_a_skeleton_model(tmp_path, capsys):
+    pattern, mask, _ = write_pattern(tmp_path)
+    inp = phmodel.pInput(config(pattern, mask))
+    Runner([inp], phmodel.pOutput().after(phmodel.HIO(10, 40, 0.9).after(inp))).dump_model(
+        tmp_path / "skeleton.json", skeleton=True)
+    other = tmp_path / "other"
+    other.mkdir()
+    pattern2, mask2, _ = write_pattern(other, seed=5, beamstop=2)
+    assert np.load(mask2).any()
+    assert main(["run", str(tmp_path / "skeleton.json"), "-q", "--data", f"{pattern2},{mask2}",
+                 "--out", str(tmp_path / "r.h5")]) == 0
+    with h5py.File(tmp_path / "r.h5") as f:
+        np.testing.assert_array_equal(f["input_mask"][()], np.load(mask2).astype(bool))
+    assert main(["run", str(tmp_path / "skeleton.json"), "-q", "--data", f"99={pattern2}",
+                 "--out", str(tmp_path / "r2.h5")]) == 1
+    assert "names input '99', which is not an input" in capsys.readouterr().err
