@@ -131,28 +131,49 @@ def _write_attributes(f, out):
     f.attrs["selection"] = json.dumps(out.get("selection"))
 
 
-def central_slice(a):
-    """2D arrays as they are; 3D volumes as their central slice along the first axis."""
+def central_slice(a, index=None):
+    """2D arrays as they are; 3D volumes as their slice ``index`` (default: central) along the
+    first axis."""
     a = np.asarray(a)
-    return a[a.shape[0] // 2] if a.ndim == 3 else a
+    if a.ndim != 3:
+        return a
+    return a[a.shape[0] // 2 if index is None else index]
+
+
+def densest_slice(weights):
+    """Index along the first axis of the plane holding most of ``weights`` (nearest the centre
+    among equals): the object's plane, or the plane with most measured pixels (the central
+    plane of a volume may be a masked gap, which showed a blank panel)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 3:
+        return None
+    per_plane = weights.reshape(weights.shape[0], -1).sum(axis=1)
+    centre = weights.shape[0] // 2
+    distance = np.abs(np.arange(weights.shape[0]) - centre)
+    return int(np.lexsort((distance, -per_plane))[0])     # most weight, then nearest the centre
 
 
 def plot_result(out, save_file=None):
     """Six panels: object modulus and phase, input vs model amplitude, eCon, eMod, radial PRTF.
 
-    Uses matplotlib's object API (no pyplot, no display needed). 3D results show central
-    slices. Returns the figure; writes a PNG (atomically) when ``save_file`` is given.
+    Uses matplotlib's object API (no pyplot, no display needed). 3D results show the plane
+    of the object that holds most of it and the reciprocal plane with most measured pixels,
+    each panel says which. Returns the figure; writes a PNG (atomically) when ``save_file``
+    is given.
     """
     from matplotlib.figure import Figure
+    from .phexec import merge_note
     fig = Figure(figsize=(13, 8), layout="constrained")
     axes = fig.subplots(2, 3)
     _object_panels(fig, axes[0, 0], axes[0, 1], out)
     _amplitude_panel(fig, axes[0, 2], out)
-    _curve_panel(axes[1, 0], out["eCon"], out.get("eCon_per_repeat"), "convergence error eCon")
-    _curve_panel(axes[1, 1], out["eMod"], out.get("eMod_per_repeat"), "modulus error eMod")
+    _curve_panel(axes[1, 0], out["eCon"], out.get("eCon_per_repeat"),
+                 "convergence error eCon (change of the estimate)")
+    _curve_panel(axes[1, 1], out["eMod"], out.get("eMod_per_repeat"),
+                 "eMod per iteration, on each algorithm's iterate", final=out["final_eMod"])
     _prtf_panel(axes[1, 2], out)
-    fig.suptitle(f"PRNF: {' -> '.join(out['stream_path'])}   ({out['merged']} merged, "
-                 f"final eMod {np.nanmedian(out['final_eMod']):.4f})", fontsize=10)
+    fig.suptitle(f"PRNF: {' -> '.join(out['stream_path'])}   (merged {merge_note(out)}; "
+                 f"final eMod of the estimates {np.nanmedian(out['final_eMod']):.4f})", fontsize=10)
     if save_file:
         with atomic_path(save_file) as tmp:
             fig.savefig(tmp, format="png", dpi=90)
@@ -160,39 +181,54 @@ def plot_result(out, save_file=None):
 
 
 def _object_panels(fig, ax_mod, ax_phase, out):
-    obj = central_slice(out["sample_ret"])
-    support = central_slice(out["support"]) > 0.5
+    index = densest_slice(np.abs(out["sample_ret"]) ** 2)
+    plane = "" if index is None else f", plane {index} of axis 0"
+    obj = central_slice(out["sample_ret"], index)
+    support = central_slice(out["support"], index) > 0.5
     im = ax_mod.imshow(np.abs(obj), cmap="viridis")
-    fig.colorbar(im, ax=ax_mod, shrink=0.8)
-    ax_mod.set_title("retrieved object |o|")
+    fig.colorbar(im, ax=ax_mod, shrink=0.8, label="|o| (data amplitude units)")
+    ax_mod.set_title(f"retrieved object |o|{plane}", fontsize=9)
     # phase is noise where the object is empty: show it only where |o| is above 5% of its peak
     visible = support & (np.abs(obj) > 0.05 * np.abs(obj).max())
     phase = np.where(visible, np.angle(obj), np.nan)
     im = ax_phase.imshow(phase, cmap="twilight", vmin=-np.pi, vmax=np.pi)
-    fig.colorbar(im, ax=ax_phase, shrink=0.8)
-    ax_phase.set_title("phase where |o| > 5% of peak (rad)")
+    fig.colorbar(im, ax=ax_phase, shrink=0.8, label="phase (rad)")
+    ax_phase.set_title("phase where |o| > 5% of its peak", fontsize=9)
+    for ax in (ax_mod, ax_phase):
+        ax.set_xlabel("x (pixels, real space)")
+        ax.set_ylabel("y (pixels)")
 
 
 def _amplitude_panel(fig, ax, out):
-    measured = central_slice(out["input_amp"])
-    model = central_slice(out["diffraction_amp"])
-    mask = central_slice(out["input_mask"])
+    index = densest_slice(~np.asarray(out["input_mask"]))
+    plane = "" if index is None else f", plane {index}"
+    measured = central_slice(out["input_amp"], index)
+    model = central_slice(out["diffraction_amp"], index)
+    mask = central_slice(out["input_mask"], index)
     half = measured.shape[1] // 2
     both = np.where(mask, np.nan, measured)
     both[:, half:] = model[:, half:]
     im = ax.imshow(np.log10(np.maximum(both, 1e-3 * np.nanmax(both))), cmap="magma")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="log10 amplitude")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="log10 amplitude (data units)")
     ax.axvline(half - 0.5, color="w", lw=0.8)
-    ax.set_title("input (left, masked blank) | model (right)")
+    ax.set_title(f"input (left, masked blank) | model (right){plane}", fontsize=9)
+    ax.set_xlabel("q (pixels)")
+    ax.set_ylabel("q (pixels)")
 
 
-def _curve_panel(ax, mean, per_repeat, title):
+def _curve_panel(ax, mean, per_repeat, title, final=None):
     if per_repeat is not None and np.ndim(per_repeat) == 2 and len(per_repeat) > 1:
         for row in per_repeat:
             ax.semilogy(row, color="0.8", lw=0.5)
-    ax.semilogy(np.maximum(mean, 1e-12), color="C0", lw=1.2, label="mean over repeats")
+    ax.semilogy(np.maximum(mean, 1e-12), color="C0", lw=1.2, label="mean over merged repeats")
+    if final is not None and np.isfinite(final).any():
+        # HIO, RAAR or DM iterates fit worse than their support-constrained estimate: the
+        # final eMod (of the estimate) is the number to quote
+        ax.axhline(np.nanmedian(final), color="C3", ls="--", lw=0.8,
+                   label=f"final eMod of the estimates {np.nanmedian(final):.4f}")
     ax.set_xlabel("iteration along the stream path")
-    ax.set_title(title)
+    ax.set_ylabel("relative error")
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
 
 
@@ -204,6 +240,8 @@ def _prtf_panel(ax, out):
         ax.axvline(out["resolution_shell"], color="C1", lw=0.8,
                    label=f"resolution shell {out['resolution_shell']} px")
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("shell radius (pixels from centre)")
-    ax.set_title("radial PRTF")
+    ax.set_xlabel("shell radius q (pixels from centre)")
+    ax.set_ylabel("PRTF")
+    ax.set_title(f"radial PRTF over {out.get('PRTF_repeats', out['merged'])} independent repeats",
+                 fontsize=9)
     ax.legend(fontsize=8)

@@ -103,3 +103,15 @@ def test_results_follow_the_cxi_conventions(tmp_path, result, suffix):
                                                           "program_name"))
             or {"description", "units"} <= set(obj.attrs)))
         assert all(described)
+
+
+def test_3d_pictures_show_planes_with_data():
+    # the input panel was blank when the central plane was a masked gap
+    from prnf_core.results import densest_slice
+    mask = np.zeros((9, 8, 8), bool)
+    mask[4] = True                                            # the central plane: a gap
+    assert densest_slice(~mask) in (3, 5)
+    obj = np.zeros((9, 8, 8))
+    obj[2, 3:5, 3:5] = 1
+    assert densest_slice(obj) == 2
+    assert densest_slice(np.ones((8, 8))) is None
