@@ -107,3 +107,28 @@ def test_registry_is_cached_and_resettable():
     assert get_registry() is first
     reset_registry()
     assert get_registry() is not first
+
+
+def test_the_readme_plugin_guide_is_a_working_plugin():
+    # the guide's pyproject.toml did not install (no version); its example is now these files
+    import pathlib
+    import sys
+    import tomllib
+    root = pathlib.Path(__file__).resolve().parent.parent
+    example = root / "docs" / "plugin-example"
+    readme = (root / "README.md").read_text()
+    for name in ("my_rrr/plugin.py", "pyproject.toml"):
+        assert (example / name).read_text() in readme, name
+    project = tomllib.loads((example / "pyproject.toml").read_text())["project"]
+    assert project["version"] and project["entry-points"]["prnf"]["rrr"] == "my_rrr.plugin"
+    sys.path.insert(0, str(example))
+    try:
+        import my_rrr.plugin as plugin
+    finally:
+        sys.path.remove(str(example))
+    pm = get_plugin_manager(autoload=False)
+    pm.register(plugin)
+    registry = Registry(pm)
+    assert registry.get("RRR").cls is plugin.RRR
+    node = plugin.RRR(10, 20, beta=0.6)
+    assert node.rule(0.0) == ((0.4, 0.6, 1.0, -0.6), -1.0)
