@@ -113,11 +113,7 @@ class Registry:
 
     def recipe(self, name):
         """The :class:`Recipe` called ``name``; a clear error lists the installed ones."""
-        try:
-            return self.recipes[name]
-        except KeyError:
-            raise PluginError(f"unknown recipe '{name}'; installed: "
-                              f"{', '.join(sorted(self.recipes)) or 'none'}") from None
+        return _lookup(self.recipes, name, "recipe")
 
     def _add(self, cls, dist, version, base):
         if not (isinstance(cls, type) and issubclass(cls, base)):
@@ -138,17 +134,21 @@ class Registry:
 
     def get(self, name):
         """The :class:`Algorithm` called ``name``; a clear error lists the installed ones."""
-        try:
-            return self.algorithms[name]
-        except KeyError:
-            raise PluginError(f"unknown algorithm '{name}'; installed: "
-                              f"{', '.join(self.names()) or 'none'} (see `prnf plugins`)") from None
+        return _lookup(self.algorithms, name, "algorithm")
 
     def find(self, cls):
         for algo in self.algorithms.values():
             if algo.cls is cls:
                 return algo
         return None
+
+
+def _lookup(table, name, kind):
+    try:
+        return table[name]
+    except KeyError:
+        raise PluginError(f"unknown {kind} '{name}'; installed: "
+                          f"{', '.join(sorted(table)) or 'none'} (see `prnf plugins`)") from None
 
 
 @functools.lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ from prnf_core import Runner, phmodel
 from prnf_core.cli import main
 
 from helpers import config, write_pattern
+from test_checkpoint import finished_repeats
 
 
 def model(tmp_path, iterations=20, shape=(32, 32)):
@@ -97,22 +98,14 @@ def test_signals_end_cleanly_and_the_run_resumes(tmp_path, sig, code, words):
             "--out", str(tmp_path / "r.h5"))
     proc = prnf(*args)
     deadline = time.monotonic() + 240
-    while not _finished_repeats(checkpoint) and time.monotonic() < deadline:
+    while not finished_repeats(checkpoint) and time.monotonic() < deadline:
         time.sleep(0.2)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
     assert words in err and "run the same command again to resume" in err
     assert leftovers(tmp_path) == [] and not (tmp_path / "r.h5").exists()
-    assert _finished_repeats(checkpoint) >= 1
-
-
-def _finished_repeats(checkpoint):
-    try:
-        with h5py.File(checkpoint, "r", locking=False) as f:
-            return sum(name.startswith("repeat-") for name in f)
-    except (OSError, KeyError):
-        return 0
+    assert finished_repeats(checkpoint) >= 1
 
 
 def test_ctrl_c_during_the_save_finishes_the_file_then_exits_nonzero(tmp_path, capsys,
