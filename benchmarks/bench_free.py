@@ -40,7 +40,7 @@ def main():
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     chosen = {"free eMod": [], "final eMod": []}
-    print(f"seed  Spearman(free, error)  Spearman(final, error)  error of the first by free / final")
+    print("seed  Spearman(free, error)  Spearman(final, error)  error of the first by free / final")
     for seed in range(args.seeds):
         error, free, final = rank_quality(seed, args.iterations)
         rho_free, rho_final = spearmanr(free, error)[0], spearmanr(final, error)[0]
