@@ -89,8 +89,9 @@ class IterativeProjection(AlgorithmNode):
                                    ("support_sigma", support_sigma),
                                    ("shrink_iterations", shrink_iterations),
                                    ("support_threshold", support_threshold),
-                                   ("sigma_end", sigma_end),
                                    ("support_every", support_every)) if v}
+        if sigma_end is not None:           # 0 is a value: no smoothing at the end
+            extra["sigma_end"] = sigma_end
         super().__init__(iteration, support_size, name=name, **(params or {}), **extra)
         self.constraint = 2 if positivity else (1 if real else 0)
         self.support_sigma = float(support_sigma)

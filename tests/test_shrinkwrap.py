@@ -108,3 +108,13 @@ def test_free_pixels_never_reach_the_phasing():
         outs.append(runner.run(1, seed=4))
     np.testing.assert_allclose(outs[0]["eMod"], outs[1]["eMod"], rtol=1e-9)
     assert outs[0]["free_eMod"][0] != outs[1]["free_eMod"][0]
+
+
+def test_sigma_end_zero_is_kept(tmp_path):
+    node = phmodel.RAAR(10, None, 0.9, support_threshold=0.2, support_sigma=2.0, sigma_end=0.0)
+    assert node.params["sigma_end"] == 0.0       # 0 is falsy: it was dropped, sigma stayed 2
+    inp = phmodel.pInput({"pattern_path": "x.npy"})
+    runner = Runner([inp], phmodel.pOutput().after(node.after(inp)))
+    runner.dump_model(tmp_path / "m.json", skeleton=True)
+    loaded = Runner(loadfile=tmp_path / "m.json")
+    assert next(n for n in loaded.order if n.kind == "algorithm").params["sigma_end"] == 0.0
