@@ -251,7 +251,9 @@ class Runner:
         else:
             stream = self._pass(repeat_id, seed)
             if store is not None:
-                store.save(repeat_id, stream, self.inputs)
+                from .fileutil import signals_deferred
+                with signals_deferred():      # h5py swallows a Ctrl-C raised inside it
+                    store.save(repeat_id, stream, self.inputs)
         done = getattr(self.progress, "repeat_done", None)
         if done is not None:
             done(repeat_id, stream)
