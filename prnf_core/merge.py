@@ -33,11 +33,12 @@ def centre_of_mass_shift(weights):
 UPSAMPLE, WINDOW = 16, 1.0
 
 
-def subpixel_offset(reference, moved):
+def subpixel_offset(reference_spectrum, moved):
     """The fractional shift (per axis, in [-1, 1] pixels) that best aligns ``moved`` (already
-    aligned to the pixel) to ``reference``: the peak of their moduli's cross-correlation,
-    evaluated by a matrix DFT on a grid of 1/UPSAMPLE pixel, never a full upsampled FFT."""
-    cross = sfft.fftn(np.abs(reference)) * np.conj(sfft.fftn(np.abs(moved)))
+    aligned to the pixel) to the reference whose modulus has ``reference_spectrum``: the peak
+    of the moduli's cross-correlation, evaluated by a matrix DFT on a grid of 1/UPSAMPLE
+    pixel, never a full upsampled FFT."""
+    cross = reference_spectrum * np.conj(sfft.fftn(np.abs(moved)))
     steps = np.arange(-WINDOW, WINDOW + 1e-9, 1.0 / UPSAMPLE)
     corr = cross
     for axis, n in enumerate(cross.shape):          # contract one axis at a time
@@ -80,7 +81,7 @@ def alignment(reference, obj, subpixel=True):
     shift = tuple(int(s) for s in shift)
     moved = np.roll(twin(obj) if use_twin else obj, shift, axes)
     if subpixel:
-        fraction = subpixel_offset(reference, moved)
+        fraction = subpixel_offset(ref_spectrum, moved)
         moved = fourier_shift(moved, fraction)
         shift = tuple(s + f for s, f in zip(shift, fraction))
     # not np.vdot: BLAS threads busy-wait and steal the core of a neighbouring MPI rank

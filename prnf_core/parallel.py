@@ -34,9 +34,6 @@ class SingleProcess:
     def ranks_on_node(self):
         return 1
 
-    def abort(self, code):
-        raise SystemExit(code)
-
 
 class MPIComm:
     """Thin wrapper of an mpi4py communicator with the same interface."""

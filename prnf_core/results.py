@@ -80,20 +80,21 @@ def save_h5(out, save_file, command=None):
     # HDF5 writes into memory, then one plain write puts the bytes on disk: a full disk is
     # then an OSError, not a crash inside HDF5 (a segmentation fault, 3 of 3 tries)
     buffer = io.BytesIO()
+    found = versions()                  # package metadata lookups: once per file
     with h5py.File(buffer, "w") as f:
-        _write_cxi(f, out, command)
-        _write_attributes(f, out)
+        _write_cxi(f, out, command, found)
+        _write_attributes(f, out, found)
     atomic_write(save_file, buffer.getbuffer())
     return save_file
 
 
-def _write_cxi(f, out, command):
+def _write_cxi(f, out, command, found):
     import h5py
     f["cxi_version"] = CXI_VERSION
     f.attrs.update({"NX_class": "NXroot", "default": "entry_1", "creator": "PRNF"})
     entry = f.create_group("entry_1")
     entry.attrs.update({"NX_class": "NXentry", "default": "image_1"})
-    entry["program_name"] = f"PRNF {versions().get('prnf', '')}"
+    entry["program_name"] = f"PRNF {found.get('prnf', '')}"
     for group, nx in (("image_1", "NXdata"), ("data_1", "NXdata"), ("result_1", "NXcollection")):
         entry.create_group(group).attrs["NX_class"] = nx
     entry["image_1"].attrs.update({"signal": "data"})
@@ -111,14 +112,14 @@ def _write_cxi(f, out, command):
     process = image.create_group("process_1")
     process.attrs["NX_class"] = "NXprocess"
     process["program"] = "PRNF"
-    process["version"] = versions().get("prnf", "")
+    process["version"] = found.get("prnf", "")
     process["command"] = command if command is not None else " ".join(sys.argv)
     process["configuration"] = json.dumps(out["model"])
     process["seed"] = str(out["seed"])
     entry["process_1"] = h5py.SoftLink(process.name)
 
 
-def _write_attributes(f, out):
+def _write_attributes(f, out, found):
     for key in ATTRIBUTES:
         f.attrs[key] = out[key]
     f.attrs["seed"] = str(out["seed"])
@@ -127,7 +128,7 @@ def _write_attributes(f, out):
     f.attrs["center"] = np.asarray(out["center"])
     f.attrs["stream_path"] = json.dumps(out["stream_path"])
     f.attrs["model_json"] = json.dumps(out["model"])
-    f.attrs["versions"] = json.dumps(versions())
+    f.attrs["versions"] = json.dumps(found)
     f.attrs["selection"] = json.dumps(out.get("selection"))
 
 
