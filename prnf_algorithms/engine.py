@@ -21,7 +21,7 @@ import numpy as np
 
 from prnf_core import AlgorithmNode, ConfigError, check_range
 
-from . import _threads, fft, kernels, shrinkwrap, support
+from . import _threads, fft, kernels, rules, shrinkwrap, support
 
 log = logging.getLogger(__name__)
 #: Threshold shrinkwrap updates the support every this many iterations unless a node says.
@@ -72,6 +72,7 @@ class IterativeProjection(AlgorithmNode):
     the incoming support's size to ``support_size``; 0 = exactly ``support_size`` throughout).
     """
 
+    rules = rules.linear           # the pointwise rules the engine fuses (rules.py)
     pre_out = 1.0                  # FFT input off the support is pre_out * x (DM: -1)
     feedback_on_violation = False  # HIO-type: support pixels failing positivity get feedback
 
@@ -103,6 +104,11 @@ class IterativeProjection(AlgorithmNode):
         update (0 before the first). ``hpr_gamma < 0`` switches the HPR test off.
         """
         raise NotImplementedError
+
+    def pixel_map(self, data):
+        """A per-pixel value handed to the update rule as ``m`` (for rules declared with
+        ``pixel_map=True``): an array of the data's shape, or None for zeros."""
+        return None
 
     def before_update(self, loop, threshold, last_tie):
         """Hook for algorithms needing more than one modulus projection (default: nothing).
@@ -158,6 +164,19 @@ def announce_compilation():
         log.info("compiling the kernels (first run only: up to a minute, then cached)")
 
 
+def _pixel_map(node, data, rdtype, rows):
+    """The node's pixel map as the update reads it, ``(n0, R)``; without one, zeros that take
+    no memory (a rule that reads no map never loads them)."""
+    pixel_map = node.pixel_map(data) if node.rules.pixel_map else None
+    if pixel_map is None:
+        return np.broadcast_to(np.zeros(1, rdtype), rows)
+    pixel_map = np.asarray(pixel_map)
+    if pixel_map.shape != data.shape or not np.all(np.isfinite(pixel_map)):
+        raise ConfigError(f"{node.name}: pixel_map() gave an array of shape {pixel_map.shape}; "
+                          f"give finite values of the data's shape {data.shape}")
+    return np.ascontiguousarray(pixel_map, dtype=rdtype).reshape(rows)
+
+
 def _threshold_rule(node, n_eligible, workers):
     p = node.params
     if p.get("support_threshold") is None:
@@ -208,6 +227,10 @@ class _Loop:
         self.shape, self.size = data.shape, int(np.prod(data.shape))
         self.rows = (data.shape[0], self.size // data.shape[0])
         self.hooked = overrides(node, "after_update")
+        self.kernels = node.rules.kernels
+        self.rdtype = rdtype
+        self.coef = tuple(rdtype(c) for c in node.rule(0.0)[0])
+        self.pmap = _pixel_map(node, data, rdtype, self.rows)
         self.refines = node.support_sigma > 0 or overrides(node, "refine_score")
         self.unit = data.scale          # x and the background iterate in units of data.scale
         self.x = (stream.x.astype(np.complex128) / self.unit).astype(cdtype).reshape(-1)
@@ -227,7 +250,6 @@ class _Loop:
         self.selector = support.Selector(self.nchunks,
                                          node.params["support_size"] or self.support_count)
         self.threshold = _threshold_rule(node, self.ws.n_eligible, ctx.threads or 1)
-        self.rdtype = rdtype
         self.scale = rdtype(1.0 / self.size)
         self.pre_out = rdtype(node.pre_out)
         self.buf = fft.aligned_empty(self.rows, cdtype)
@@ -243,14 +265,15 @@ class _Loop:
         settled = 0.0
         self._slab_forward(self.buf)
         for it in range(iterations):
+            coef, hpr_gamma = self.node.rule(settled)
+            self.coef = tuple(self.rdtype(c) for c in coef)
             emod[it] = self._modulus(self.buf, self.err_part, self.shell_part)
             if self.fit_bg:
                 kernels.refit_background(self.shell_part, self.ws.shell_counts, self.bg)
             threshold, last_tie = self._select(it, iterations)
             self.node.before_update(self, threshold, last_tie)
-            coef, hpr_gamma = self.node.rule(settled)
             more = it + 1 < iterations
-            econ[it], settled = self._update(coef, hpr_gamma, forward=more and not self.hooked)
+            econ[it], settled = self._update(hpr_gamma, forward=more and not self.hooked)
             self.node.after_update(self, it, iterations)
             if more and self.hooked:
                 self._slab_forward(self.buf)
@@ -269,8 +292,8 @@ class _Loop:
         """Column FFTs around the modulus projection (background, eMod): ``buf`` must hold the
         slab FFTs of ``z``; afterwards it holds the slab FFTs of ``N P_M z``. Returns eMod."""
         ws = self.ws
-        kernels.columns_modulus(self.execute, self.split.plans, buf, ws.amp, ws.measured,
-                                ws.bins, self.bg, self.scratch, err_part, shell_part)
+        self.kernels["modulus"](self.coef, self.execute, self.split.plans, buf, ws.amp,
+                                ws.measured, ws.bins, self.bg, self.scratch, err_part, shell_part)
         return np.sqrt(err_part.sum() / ws.sum_a2) if ws.sum_a2 > 0 else 0.0
 
     def _support_size(self, it):
@@ -284,8 +307,8 @@ class _Loop:
         """Slab inverse FFTs (the buffer then holds ``N P_M z``) with the shrinkwrap score,
         then the new support: the pixels of largest |y|^2 within the fixed support, as many
         as the size rule or the threshold says."""
-        self.selector.score(self.buf, self.scale, self.ws.eligible,
-                            plan=self.split.slab_inverse, execute=self.execute)
+        self.selector.score(self.kernels["score"], self.coef, self.buf, self.scale,
+                            self.ws.eligible, plan=self.split.slab_inverse, execute=self.execute)
         self.scored = False
         rule = self.threshold
         if rule is None:
@@ -308,20 +331,21 @@ class _Loop:
         """This iteration's shrinkwrap scores (flat float32), computed from the buffer on the
         first call: most iterations never need them stored."""
         if not self.scored:
-            kernels.score_all(self.buf, self.scale, self.ws.eligible, self.rows_of(self.score),
-                              self.nchunks)
+            self.kernels["score_image"](self.coef, self.buf, self.scale, self.ws.eligible,
+                                        self.rows_of(self.score), self.nchunks)
             self.scored = True
         return self.score
 
-    def _update(self, coef, hpr_gamma, forward):
+    def _update(self, hpr_gamma, forward):
         old = self.support_count
-        rows = self.rows_of
-        kernels.update_slabs(self.execute, self.split.slab_forward if forward else 0,
-                             rows(self.x), self.buf, self.scale,
-                             np.asarray(coef, dtype=self.rdtype), float(hpr_gamma),
-                             self.node.constraint, self.node.feedback_on_violation, self.pre_out,
-                             rows(self.state), rows(self.est), self.held, self.hooked,
-                             self.sums_part)
+        rows, node = self.rows_of, self.node
+        lean = (not self.hooked and node.rules.keeps_e(self.coef) and hpr_gamma < 0
+                and not (node.feedback_on_violation and node.constraint == 2))
+        self.kernels["update"](self.coef, self.execute, self.split.slab_forward if forward else 0,
+                               rows(self.x), self.buf, self.scale, self.rdtype(hpr_gamma),
+                               node.constraint, node.feedback_on_violation, self.pre_out,
+                               rows(self.state), rows(self.est), self.held, lean, self.pmap,
+                               self.sums_part)
         diff, norm, both = self.sums_part.sum(axis=0)
         self.support_count = min(self.count, self.ws.n_eligible)
         union = old + self.support_count - both

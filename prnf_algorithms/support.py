@@ -41,12 +41,13 @@ class Selector:
         self.hist_part = None
         self.floor = np.int32(np.iinfo(np.int32).max)   # no candidates before a first threshold
 
-    def score(self, y, scale, eligible, plan=0, execute=None):
-        """Run ``plan`` (0: none) on each slab of ``y``, then score it and collect candidates
-        (:func:`kernels.score_slabs`; arrays are 2-D views ``(n0, R)``)."""
+    def score(self, kernel, coef, y, scale, eligible, plan=0, execute=None):
+        """Run ``plan`` (0: none) on each slab of ``y``, then score it with a fused score
+        ``kernel`` (``Rules.kernels["score"]``, coefficients ``coef``) and collect candidates
+        (:func:`kernels.score_pass`; arrays are 2-D views ``(n0, R)``)."""
         execute = execute or fft.library(y.dtype).execute
-        kernels.score_slabs(execute, plan, y, scale, eligible, self.floor, self.cand_index,
-                            self.cand_key, self.cand_count)
+        kernel(coef, execute, plan, y, scale, eligible, self.floor, self.cand_index,
+               self.cand_key, self.cand_count)
 
     def select(self, count, all_keys, state, rescored=False):
         """Marks the ``min(count, eligible)`` chosen pixels in bit 1 of ``state`` (flat uint8,
