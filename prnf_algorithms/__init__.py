@@ -1,10 +1,6 @@
-"""Built-in PRNF algorithms (ERA, HIO, DM, RAAR, HPR) and helpers for plugin authors.
-
-Plugin authors subclass :class:`IterativeProjection` and define ``rule`` (see
-``engine.py``) to get the fused Numba kernels and FFTW plans for free.
-"""
+"""Built-in PRNF algorithms (ERA, HIO, DM, RAAR, HPR); plugin authors use :mod:`.sdk`."""
 from . import _threads  # noqa: F401  (must run before numba or pyfftw is imported)
 from .algorithms import DM, ERA, HIO, HPR, RAAR
-from .engine import IterativeProjection
+from .engine import IterativeProjection, ProjectionAlgorithm
 
-__all__ = ["ERA", "HIO", "DM", "RAAR", "HPR", "IterativeProjection"]
+__all__ = ["ERA", "HIO", "DM", "RAAR", "HPR", "ProjectionAlgorithm", "IterativeProjection"]

@@ -9,7 +9,7 @@ eMod), inverse slab FFTs with the shrinkwrap score, the O(n) support selection, 
 update that applies the new support, writes the estimate, the eCon sums and the next FFT
 input, and runs the next forward slab FFTs. Where the rule keeps ``y`` on the support (every
 built-in algorithm, unless an HPR test or positivity feedback applies), the estimate there is
-``x`` itself and is not stored until the node hands it on (``kernels.update_slabs``).
+``x`` itself and is not stored until the node hands it on (``kernels.update_pass``).
 """
 from __future__ import annotations
 
@@ -19,13 +19,26 @@ import os
 
 import numpy as np
 
-from prnf_core import AlgorithmNode, ConfigError, check_range
+from prnf_core import AlgorithmNode, ConfigError, Param
+
+OPTIONS = (
+    Param("positivity", False, "bool", doc="real part >= 0 on the support"),
+    Param("real", False, "bool", doc="a real object"),
+    Param("support_sigma", 0.0, low=0.0, high=1e6,
+          doc="Gaussian smoothing (pixels) of |y| before shrinkwrap; 0: none"),
+    Param("shrink_iterations", 0, "int", low=0,
+          doc="iterations over which the support shrinks to support_size"),
+    Param("support_threshold", None, low=0.0, high=1.0, low_open=True, high_open=True,
+          doc="threshold shrinkwrap: keep smoothed |y| >= this times its maximum"),
+    Param("sigma_end", None, low=0.0, high=1e6, doc="final smoothing of threshold shrinkwrap"),
+    Param("support_every", None, "int", low=1, doc="iterations between threshold updates"),
+    Param("support_rule", None, "text", doc="a support rule by name (prnf plugins lists them)"),
+)
 
 from . import _threads, fft, kernels, rules, shrinkwrap, support
+from .support_rules import support_rule_class
 
 log = logging.getLogger(__name__)
-#: Threshold shrinkwrap updates the support every this many iterations unless a node says.
-DEFAULT_EVERY = 10
 
 
 class _Workspace:
@@ -47,7 +60,7 @@ class _Workspace:
 
 
 def overrides(node, method):
-    return getattr(type(node), method) is not getattr(IterativeProjection, method)
+    return getattr(type(node), method) is not getattr(ProjectionAlgorithm, method)
 
 
 def workspace(data, rdtype, split):
@@ -58,94 +71,120 @@ def workspace(data, rdtype, split):
     return cache[key]
 
 
-class IterativeProjection(AlgorithmNode):
-    """Base class of projection algorithms; subclasses define :meth:`rule`.
+class IterationView:
+    """What an algorithm's hooks see of the running iteration (public, documented meaning).
 
-    A subclass passes its own parameters as ``params={"beta": beta}`` (they are stored,
-    written to model files and given back to ``__init__`` on loading) and forwards
-    ``**options``; an unknown keyword is a TypeError, never silently kept.
+    Arrays have the data's shape and are in units of the data's scale (the engine iterates
+    in units of the RMS measured amplitude; results are converted back).
 
-    Keyword options shared by every algorithm (defaults keep the seed's behaviour):
-    ``positivity`` (real part >= 0 in the support), ``real`` (real object),
-    ``support_sigma`` (Gaussian smoothing, in pixels, of ``|y|`` before shrinkwrap; 0 = none),
-    ``shrink_iterations`` (over this many first iterations the support shrinks linearly from
-    the incoming support's size to ``support_size``; 0 = exactly ``support_size`` throughout).
+    - ``x``: the iterate, writable (in :meth:`ProjectionAlgorithm.after_update`, changes are
+      what the next iteration transforms);
+    - ``y``: ``P_M z``, the modulus projection of this iteration's FFT input, scaled (in
+      :meth:`ProjectionAlgorithm.prepare_update`, writable: the update reads it);
+    - ``support``: the current support, bool (the old one in ``prepare_update``);
+    - ``new_support``: the support the coming update applies (in ``prepare_update``);
+    - ``iteration`` (from 0), ``iterations`` (of this node's run), ``settled`` (overlap
+      ``|S_old and S_new| / |S_old or S_new|`` of the last support update, 0 before one),
+      ``shape``, ``data`` (the prepared input), ``threads``;
+    - :meth:`modulus`: ``P_M`` of any array, scaled, with the current background.
+    """
+
+    def __init__(self, loop):
+        self._loop = loop
+        self.iteration, self.iterations, self.settled = 0, 0, 0.0
+        self.shape, self.data, self.threads = loop.shape, loop.data, loop.ctx.threads or 1
+
+    @property
+    def x(self):
+        return self._loop.x.reshape(self.shape)
+
+    @property
+    def y(self):
+        return self._loop.scaled_y().reshape(self.shape)
+
+    @property
+    def support(self):
+        return ((self._loop.state & 1) != 0).reshape(self.shape)
+
+    @property
+    def new_support(self):
+        return self._loop.new_support().reshape(self.shape)
+
+    def modulus(self, z):
+        """``P_M z`` (scaled) of an array of the data's shape; a buffer reused by the next call."""
+        return self._loop.modulus_of(np.asarray(z).reshape(-1)).reshape(self.shape)
+
+
+class ProjectionAlgorithm(AlgorithmNode):
+    """Base class of projection algorithms run by the fused engine (the plugin API).
+
+    A subclass declares ``parameters`` (:class:`prnf_core.Param`), names its pointwise
+    ``rules`` (:class:`rules.Rules`; default the built-ins' linear update) and returns, per
+    iteration, the coefficients its rules read (:meth:`coefficients`). Optional hooks:
+    :meth:`prepare_update` (after the support selection, with ``y``), :meth:`after_update`
+    (a whole-array step on ``x``), :meth:`pixel_map` (a per-pixel value ``m`` for the
+    update rule) and :meth:`support_rule` (how the support is chosen).
+
+    Keyword options every projection algorithm shares (:data:`OPTIONS`; defaults keep the
+    seed's behaviour): ``positivity``, ``real``, ``support_sigma``, ``shrink_iterations``,
+    ``support_threshold``, ``sigma_end``, ``support_every``, ``support_rule``.
     """
 
     rules = rules.linear           # the pointwise rules the engine fuses (rules.py)
     pre_out = 1.0                  # FFT input off the support is pre_out * x (DM: -1)
     feedback_on_violation = False  # HIO-type: support pixels failing positivity get feedback
+    options = OPTIONS
 
-    def __init__(self, iteration, support_size, name=None, positivity=False, real=False,
-                 support_sigma=0.0, shrink_iterations=0, support_threshold=None,
-                 sigma_end=None, support_every=None, params=None):
-        for flag, value in (("positivity", positivity), ("real", real)):
-            if not isinstance(value, (bool, np.bool_)):   # 'no' is truthy: it switched it on
-                raise ConfigError(f"{flag}={value!r}: give True or False")
-        check_range("support_sigma", support_sigma, 0.0, 1e6)
-        check_range("shrink_iterations", shrink_iterations, 0, 1e12)
-        _check_threshold_options(support_size, support_threshold, sigma_end, support_every,
-                                 shrink_iterations)
-        extra = {k: v for k, v in (("positivity", positivity), ("real", real),
-                                   ("support_sigma", support_sigma),
-                                   ("shrink_iterations", shrink_iterations),
-                                   ("support_threshold", support_threshold),
-                                   ("support_every", support_every)) if v}
-        if sigma_end is not None:           # 0 is a value: no smoothing at the end
-            extra["sigma_end"] = sigma_end
-        super().__init__(iteration, support_size, name=name, **(params or {}), **extra)
-        self.constraint = 2 if positivity else (1 if real else 0)
-        self.support_sigma = float(support_sigma)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        v = self.values
+        _check_threshold_options(v["support_size"], v["support_threshold"], v["sigma_end"],
+                                 v["support_every"], v["shrink_iterations"])
+        if v["support_rule"] is not None:
+            support_rule_class(v["support_rule"])          # a misspelt name fails here
+        self.constraint = 2 if v["positivity"] else (1 if v["real"] else 0)
+        self.support_sigma = float(v["support_sigma"])
 
-    def rule(self, settled):
-        """Return ``((a_in, b_in, a_out, b_out), hpr_gamma)`` for the next iteration.
+    def coefficients(self, view):
+        """The tuple of numbers the rules read as ``c`` in this iteration (``view``: an
+        :class:`IterationView`; ``view.settled`` and the counters are what it may use)."""
+        raise NotImplementedError(f"{type(self).__name__} must define coefficients(view)")
 
-        ``settled`` is the overlap |S_old and S_new| / |S_old or S_new| of the last support
-        update (0 before the first). ``hpr_gamma < 0`` switches the HPR test off.
-        """
-        raise NotImplementedError
+    def support_test(self, view):
+        """HPR's ``gamma``: support pixels where ``(1 + gamma)|y| < |x|`` take the outside
+        rule; negative (the default) for no test."""
+        return -1.0
 
     def pixel_map(self, data):
         """A per-pixel value handed to the update rule as ``m`` (for rules declared with
         ``pixel_map=True``): an array of the data's shape, or None for zeros."""
         return None
 
-    def before_update(self, loop, threshold, last_tie):
-        """Hook for algorithms needing more than one modulus projection (default: nothing).
+    def prepare_update(self, view):
+        """Hook between the support selection and the update (default: nothing): ``view.y``
+        (writable) and ``view.new_support`` are there; DM with beta != 1 mixes a second
+        modulus projection into ``y`` here."""
 
-        Called once the new support is chosen and ``loop.next_input`` holds ``N P_M(z)``
-        (unscaled); :meth:`_Loop.modulus_of` and :meth:`_Loop.new_support` help. Until the
-        update, ``loop.support`` carries the selection's marks: read :meth:`_Loop.new_support`.
-        """
+    def after_update(self, view):
+        """Hook after each iteration's update (default: nothing): change ``view.x`` in place
+        to add a whole-array step (OSS smooths ``x`` off ``view.support`` here)."""
 
-    def after_update(self, loop, iteration, iterations):
-        """Hook for plugins, called after each iteration's update (default: nothing).
-
-        ``loop.x`` (the iterate), ``loop.support`` (bool) and ``loop.next_input`` (the next
-        FFT input, ``x`` on the support and ``pre_out * x`` off it) are flat views of arrays
-        of ``loop.shape``; change them in place to add a step (OSS smooths ``x`` off the
-        support here). ``iteration`` counts from 0 to ``iterations - 1``.
-        """
-
-    _threads = 1      # FFT threads of the running loop's smoothing (set by the loop)
+    def support_rule(self, eligible, threads):
+        """The :class:`SupportRule` of a run over ``eligible`` pixels: ``support_rule`` by
+        name when given, else by threshold when ``support_threshold`` is set, else by size."""
+        name = self.values["support_rule"] or ("threshold" if self.values["support_threshold"]
+                                               is not None else "size")
+        return support_rule_class(name)(self, eligible, threads)
 
     def iterate(self, stream, ctx):
-        self._threads = ctx.threads or 1
         loop = _Loop(self, stream, ctx)
         emod, econ = loop.run(self.params["iteration"])
         out = loop.result_stream(stream)
         out.record(self.name, emod, econ)
         return out
 
-    def refine_score(self, score_image):
-        """Shrinkwrap score hook: may change the score image (``|y|^2``, float32, -1 outside
-        the fixed support) in place and return True. Default: Gaussian smoothing of ``|y|``
-        when ``support_sigma > 0``."""
-        if self.support_sigma <= 0:
-            return False
-        smoothed = shrinkwrap.smooth_modulus(score_image, self.support_sigma, self._threads)
-        np.copyto(score_image, smoothed, where=score_image >= 0)
-        return True
+
+IterativeProjection = ProjectionAlgorithm        # the name of the first release
 
 
 _announced = False
@@ -177,16 +216,8 @@ def _pixel_map(node, data, rdtype, rows):
     return np.ascontiguousarray(pixel_map, dtype=rdtype).reshape(rows)
 
 
-def _threshold_rule(node, n_eligible, workers):
-    p = node.params
-    if p.get("support_threshold") is None:
-        return None
-    return shrinkwrap.ThresholdRule(node.name, p["support_threshold"], node.support_sigma,
-                                    p.get("sigma_end"), p.get("support_every") or DEFAULT_EVERY,
-                                    n_eligible, workers, key=node.id)
-
-
 def _check_threshold_options(size, threshold, sigma_end, every, shrink_iterations):
+    """What the declarations cannot say alone: which options go together."""
     if threshold is None:
         if size is None:
             raise ConfigError("support_size=None needs a support rule that sets the size: give "
@@ -195,14 +226,7 @@ def _check_threshold_options(size, threshold, sigma_end, every, shrink_iteration
             if value is not None:
                 raise ConfigError(f"{name}={value!r} applies to threshold shrinkwrap: give "
                                   "support_threshold too")
-        return
-    check_range("support_threshold", threshold, 0.0, 1.0, low_open=True, high_open=True)
-    if sigma_end is not None:
-        check_range("sigma_end", sigma_end, 0.0, 1e6)
-    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
-        raise ConfigError(f"support_every={every!r}: give an integer >= 1 (iterations between "
-                          "support updates)")
-    if size is not None or shrink_iterations:
+    elif size is not None or shrink_iterations:
         raise ConfigError("support_threshold sets the support's size: leave support_size None "
                           "and shrink_iterations 0")
 
@@ -226,12 +250,12 @@ class _Loop:
         self.execute = self.split.execute
         self.shape, self.size = data.shape, int(np.prod(data.shape))
         self.rows = (data.shape[0], self.size // data.shape[0])
+        self.data = data
         self.hooked = overrides(node, "after_update")
+        self.prepares = overrides(node, "prepare_update")
         self.kernels = node.rules.kernels
         self.rdtype = rdtype
-        self.coef = tuple(rdtype(c) for c in node.rule(0.0)[0])
         self.pmap = _pixel_map(node, data, rdtype, self.rows)
-        self.refines = node.support_sigma > 0 or overrides(node, "refine_score")
         self.unit = data.scale          # x and the background iterate in units of data.scale
         self.x = (stream.x.astype(np.complex128) / self.unit).astype(cdtype).reshape(-1)
         self.est = self.x.copy()        # the incoming estimate: x, also off the support
@@ -242,41 +266,59 @@ class _Loop:
         self.bg = np.array(stream.background.astype(np.float64) / self.unit if data.background else [],
                            dtype=rdtype)
         self.score = np.empty(self.size, np.float32)   # filled only when needed (scores())
-        self.scored = False
+        self.scored = self.y_scaled = False
         self.support_count = self.start_count = int(np.count_nonzero(self.support))
         self.err_part = np.zeros(self.nchunks)
         self.shell_part = np.zeros((kernels.SHELL_ROWS * self.nchunks, data.n_bins))
         self.sums_part = np.zeros((self.nchunks, 3))
         self.selector = support.Selector(self.nchunks,
                                          node.params["support_size"] or self.support_count)
-        self.threshold = _threshold_rule(node, self.ws.n_eligible, ctx.threads or 1)
         self.scale = rdtype(1.0 / self.size)
         self.pre_out = rdtype(node.pre_out)
         self.buf = fft.aligned_empty(self.rows, cdtype)
         self.scratch = self.split.scratch(self.nchunks)
         self.next_input = self.buf.reshape(-1)
-        np.copyto(self.next_input, np.where(self.support, self.x, self.pre_out * self.x))
+        self._next_input_from_x()
+        self.view = IterationView(self)
+        self.support_rule = node.support_rule(self.ws.n_eligible, ctx.threads or 1)
+        self.support_rule.begin(self.view)
+        self.coef = self._coefficients()
+
+    def _coefficients(self):
+        return tuple(self.rdtype(c) for c in self.node.coefficients(self.view))
+
+    def _next_input_from_x(self):
+        if self.pre_out == 1:
+            np.copyto(self.next_input, self.x)
+        else:
+            np.copyto(self.next_input, np.where(self.state & 1, self.x, self.pre_out * self.x))
 
     def rows_of(self, flat):
         return flat.reshape(self.rows)
 
     def run(self, iterations):
         emod, econ = np.zeros(iterations), np.zeros(iterations)
-        settled = 0.0
+        view, node = self.view, self.node
+        view.iterations = iterations
         self._slab_forward(self.buf)
         for it in range(iterations):
-            coef, hpr_gamma = self.node.rule(settled)
-            self.coef = tuple(self.rdtype(c) for c in coef)
+            view.iteration = it
+            self.coef = self._coefficients()
             emod[it] = self._modulus(self.buf, self.err_part, self.shell_part)
             if self.fit_bg:
                 kernels.refit_background(self.shell_part, self.ws.shell_counts, self.bg)
-            threshold, last_tie = self._select(it, iterations)
-            self.node.before_update(self, threshold, last_tie)
+            self._select()
+            self.y_scaled = False
+            if self.prepares:
+                node.prepare_update(view)
             more = it + 1 < iterations
-            econ[it], settled = self._update(hpr_gamma, forward=more and not self.hooked)
-            self.node.after_update(self, it, iterations)
-            if more and self.hooked:
-                self._slab_forward(self.buf)
+            econ[it], view.settled = self._update(node.support_test(view),
+                                                  forward=more and not self.hooked)
+            if self.hooked:
+                node.after_update(view)
+                self._next_input_from_x()
+                if more:
+                    self._slab_forward(self.buf)
             if (it + 1) % 50 == 0 or it + 1 == iterations:
                 self.ctx.report(self.node, it + 1, iterations, emod[it])
         return emod, econ
@@ -296,36 +338,21 @@ class _Loop:
                                 ws.measured, ws.bins, self.bg, self.scratch, err_part, shell_part)
         return np.sqrt(err_part.sum() / ws.sum_a2) if ws.sum_a2 > 0 else 0.0
 
-    def _support_size(self, it):
-        target = self.node.params["support_size"]
-        ramp = self.node.params.get("shrink_iterations", 0)
-        if it >= ramp or self.start_count <= target:
-            return target
-        return int(round(target + (self.start_count - target) * (1 - it / ramp)))
-
-    def _select(self, it, iterations):
+    def _select(self):
         """Slab inverse FFTs (the buffer then holds ``N P_M z``) with the shrinkwrap score,
-        then the new support: the pixels of largest |y|^2 within the fixed support, as many
-        as the size rule or the threshold says."""
+        then the new support: the ``count`` pixels of highest score within the fixed support,
+        as the node's support rule says."""
         self.selector.score(self.kernels["score"], self.coef, self.buf, self.scale,
                             self.ws.eligible, plan=self.split.slab_inverse, execute=self.execute)
         self.scored = False
-        rule = self.threshold
-        if rule is None:
-            count = self._support_size(it)
-            rescored = self.refines and self.node.refine_score(self.scores().reshape(self.shape))
-        elif not rule.updates(it):
+        if not self.support_rule.updates(self.view):
             np.bitwise_or(self.state, (self.state & 1) << 1, out=self.state)   # S kept
             self.count = self.support_count
-            return -1, -1
-        else:
-            support = self.support.reshape(self.shape).copy()   # bit 0 only, before the marks
-            count = rule.rescore(self.scores().reshape(self.shape), support,
-                                 rule.sigma_at(it, iterations))
-            rescored = True
+            return
+        count, rescored = self.support_rule.count(
+            self.view, lambda: self.scores().reshape(self.shape))
         self.count = count
-        return self.selector.select(count, lambda: self.scores().view(np.int32), self.state,
-                                    rescored)
+        self.selector.select(count, lambda: self.scores().view(np.int32), self.state, rescored)
 
     def scores(self):
         """This iteration's shrinkwrap scores (flat float32), computed from the buffer on the
@@ -342,7 +369,8 @@ class _Loop:
         lean = (not self.hooked and node.rules.keeps_e(self.coef) and hpr_gamma < 0
                 and not (node.feedback_on_violation and node.constraint == 2))
         self.kernels["update"](self.coef, self.execute, self.split.slab_forward if forward else 0,
-                               rows(self.x), self.buf, self.scale, self.rdtype(hpr_gamma),
+                               rows(self.x), self.buf, self.rdtype(1) if self.y_scaled else self.scale,
+                               self.rdtype(hpr_gamma),
                                node.constraint, node.feedback_on_violation, self.pre_out,
                                rows(self.state), rows(self.est), self.held, lean, self.pmap,
                                self.sums_part)
@@ -352,9 +380,17 @@ class _Loop:
         econ = np.sqrt(diff / norm) if norm > 0 else float(diff > 0)
         return econ, (both / union if union else 1.0)
 
+    def scaled_y(self):
+        """This iteration's ``P_M z``, scaled in place on first use (the update then takes it
+        as scaled), flat."""
+        if not self.y_scaled:
+            self.next_input *= self.scale
+            self.y_scaled = True
+        return self.next_input
+
     def modulus_of(self, x):
-        """``N P_M(x)`` (unscaled) through a second buffer, with the current background and
-        no background refit; returns the buffer, flat."""
+        """``P_M(x)`` (scaled) through a second buffer, with the current background and no
+        background refit; returns the buffer, flat."""
         if not hasattr(self, "_extra"):   # made once, on the first call (DM with beta != 1)
             self._extra = (fft.aligned_empty(self.rows, self.buf.dtype),
                            np.zeros_like(self.err_part), np.zeros_like(self.shell_part))
@@ -363,7 +399,9 @@ class _Loop:
         self._slab_forward(buf)
         self._modulus(buf, err_part, shell_part)
         kernels.slabs_fft(self.execute, self.split.slab_inverse, buf, self.nchunks)
-        return buf.reshape(-1)
+        flat = buf.reshape(-1)
+        flat *= self.scale
+        return flat
 
     def new_support(self):
         """The support the coming update will apply (chosen by the selection), as a flat

@@ -239,7 +239,7 @@ class SplitPlans:
         return self.plans[1]
 
     def scratch(self, nchunks):
-        """Per-chunk scratch blocks for :func:`kernels.columns_modulus`."""
+        """Per-chunk scratch blocks for :func:`kernels.modulus_pass`."""
         return aligned_empty((nchunks, self.n0 * self.width), self.dtype)
 
     def blocked(self, array):

@@ -12,3 +12,9 @@ def prnf_register_algorithms():
 def prnf_register_recipes():
     from .recipes import RECIPES
     return dict(RECIPES)
+
+
+@hookimpl
+def prnf_register_support_rules():
+    from .support_rules import BUILTIN
+    return dict(BUILTIN)

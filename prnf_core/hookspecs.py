@@ -38,3 +38,13 @@ def prnf_register_recipes() -> dict:
     also carry ``run_options`` (a dict of :meth:`Runner.run` keywords such as ``repeat``,
     ``keep_best`` and ``match``) as a function attribute when they have defaults.
     """
+
+
+@hookspec
+def prnf_register_support_rules() -> dict:
+    """Return ``{name: class}``: support rules this plugin provides.
+
+    A support rule decides each iteration how many pixels the support keeps and may rewrite
+    the score image first (``prnf_algorithms.sdk.SupportRule``); nodes choose one with their
+    ``support_rule="name"`` option. The built-ins are ``size`` and ``threshold``.
+    """

@@ -176,10 +176,8 @@ def _make_node(rec, embedded, base=None):
         params["arrays"] = {k: (decode_array(embedded[k]) if k in embedded else None) for k in ARRAY_KEYS}
     try:
         return cls(name=rec.get("name"), **params)
-    except TypeError as exc:
+    except (TypeError, ConfigError) as exc:
         raise ModelFileError(f"node {rec['id']} ({cls_name}): wrong parameters {sorted(params)}: {exc}") from exc
-    except ConfigError as exc:
-        raise ModelFileError(f"node {rec['id']} ({cls_name}): {exc}") from exc
 
 
 def _resolve_paths(config, base):

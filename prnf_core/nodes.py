@@ -6,14 +6,17 @@ method, and ``.after(father)`` wires the graph.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import numbers
 
 import numpy as np
 
 from . import data as _data
+from . import params as _params
 from .errors import ConfigError
 from .merge import merge_streams
+from .params import Param
 from .stream import Stream
 
 _ids = itertools.count()
@@ -142,21 +145,42 @@ class pOutput(pMerge):
 class AlgorithmNode(Node):
     """Base class of iterative phasing algorithms, built-in or from plugins.
 
-    Subclasses set the class attribute ``algorithm`` (the registry name), call
-    ``super().__init__(iteration, support_size, name=name, **their_params)`` and implement
-    :meth:`iterate`. Several fathers are merged first, like a pMerge. ``support_size`` may be
-    None where the node's own support rule sets the support (a threshold, say).
+    Subclasses set the class attribute ``algorithm`` (the registry name), declare their own
+    parameters as ``parameters = (Param(...), ...)`` and implement :meth:`iterate`; no
+    ``__init__`` is needed. A node is built as ``Algo(iteration, support_size, <positional
+    parameters in order>, name=None, <keyword parameters>)``: :func:`params.bind` checks
+    every argument against its declaration and keeps them in ``self.params`` (what model
+    files store) and ``self.values`` (every value, defaults included). ``support_size`` may
+    be None where the node's own support rule sets the support (a threshold, say). Several
+    fathers are merged first, like a pMerge.
     """
 
     kind = "algorithm"
     algorithm = None
+    #: the algorithm's own parameters, after iteration and support_size
+    parameters = ()
+    #: keyword parameters a family of algorithms shares (the projection engine's options)
+    options = ()
+    COMMON = (Param("iteration", kind="int", low=0, doc="iterations to run"),
+              Param("support_size", kind="int", low=1, optional=True,
+                    doc="pixels in the support (None: the support rule sets it)"))
 
-    def __init__(self, iteration, support_size, name=None, **params):
-        _check_int("iteration", iteration, 0)
-        if support_size is not None:       # None: the node's support rule sets the size
-            _check_int("support_size", support_size, 1)
-        super().__init__(name=name if name is not None else self.algorithm,
-                         iteration=iteration, support_size=support_size, **params)
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:        # help() and listings show the declaration
+            cls.__signature__ = _params.signature(cls.declared())
+
+    @classmethod
+    def declared(cls):
+        """Every parameter: common, the algorithm's own, then the shared keyword options."""
+        options = tuple(dataclasses.replace(p, keyword=True) for p in cls.options)
+        return (*cls.COMMON, *cls.parameters, *options)
+
+    def __init__(self, *args, **kwargs):
+        owner = self.algorithm or type(self).__name__
+        values, name, stored = _params.bind(owner, self.declared(), args, kwargs)
+        super().__init__(name=name if name is not None else self.algorithm, **stored)
+        self.values = values
 
     def run(self, fathers, ctx, rng=None):
         stream = merge_streams(fathers) if len(fathers) > 1 else fathers[0]

@@ -33,38 +33,66 @@ class Algorithm:
     version: str
 
     def signature(self):
-        return str(inspect.signature(self.cls.__init__)).replace("(self, ", "(")
+        return str(inspect.signature(self.cls))
+
+    def parameters(self):
+        """The declared parameters (``prnf_core.Param``), common ones first."""
+        declared = getattr(self.cls, "declared", None)
+        return declared() if declared else ()
 
 
 def get_plugin_manager(autoload=None):
-    """Build a fresh plugin manager with the ``prnf`` hook specs and the installed plugins.
-
-    Plugins whose import fails are logged and skipped: the rest of PRNF keeps working.
-    """
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    pm.broken = {}
-    if autoload is None:
-        autoload = not os.environ.get(DISABLE_ENV)
-    if autoload:
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            _load_entry_point(pm, ep)
-    return pm
+    """A fresh :class:`PluginSet`: the ``prnf`` hook specs and the installed plugins (what was
+    loaded, from where, and what failed); ``.pm`` is pluggy's manager."""
+    return PluginSet(autoload)
 
 
-def _load_entry_point(pm, ep):
-    dist = (ep.dist.name, ep.dist.version) if ep.dist is not None else ("unknown", "")
-    if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
-        return
-    try:
-        plugin = ep.load()
-    except Exception as exc:  # a broken third-party package must not break PRNF
-        pm.broken[ep.name] = (dist[0], exc)
-        log.warning("plugin '%s' from %s failed to import and is skipped: %s", ep.name, dist[0], exc)
-        return
-    pm.register(plugin, name=ep.name)
-    pm.distributions = getattr(pm, "distributions", {})
-    pm.distributions[ep.name] = dist
+class PluginSet:
+    """The installed plugins: pluggy's manager with every ``prnf`` entry point registered,
+    the distribution of each and the ones whose import failed (logged and skipped: the rest
+    of PRNF keeps working). A hook implementation whose name matches no hook (a misspelt
+    ``prnf_register_algorithm``, say) is an error, not silently ignored."""
+
+    def __init__(self, autoload=None):
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.broken, self.distributions = {}, {}
+        if autoload is None:
+            autoload = not os.environ.get(DISABLE_ENV)
+        if autoload:
+            for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                self._load(ep)
+        self.check()
+
+    def _load(self, ep):
+        dist = (ep.dist.name, ep.dist.version) if ep.dist is not None else ("unknown", "")
+        if self.pm.get_plugin(ep.name) is not None or self.pm.is_blocked(ep.name):
+            return
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken third-party package must not break PRNF
+            self.broken[ep.name] = (dist[0], exc)
+            log.warning("plugin '%s' from %s failed to import and is skipped: %s", ep.name, dist[0], exc)
+            return
+        self.pm.register(plugin, name=ep.name)
+        self.distributions[ep.name] = dist
+
+    def register(self, plugin, name, distribution=None):
+        """Register a plugin object by hand (tests, notebooks)."""
+        self.pm.register(plugin, name=name)
+        self.distributions[name] = (distribution or name, "")
+        self.check()
+
+    def check(self):
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            names = ", ".join(sorted(hookspecs_names()))
+            raise PluginError(f"{exc}; PRNF's hooks are: {names}") from None
+
+
+def hookspecs_names():
+    return [n for n in dir(hookspecs) if n.startswith("prnf_")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,22 +113,38 @@ class Recipe:
 
 
 class Registry:
-    """Algorithm name -> :class:`Algorithm` and recipe name -> :class:`Recipe`, validated
-    when built."""
+    """Algorithm name -> :class:`Algorithm`, recipe name -> :class:`Recipe` and support rule
+    name -> class, validated when built from a :class:`PluginSet`."""
 
-    def __init__(self, pm):
+    def __init__(self, plugins):
         from .nodes import AlgorithmNode
-        self.algorithms, self.recipes = {}, {}
-        dists = getattr(pm, "distributions", {})
-        for impl in pm.hook.prnf_register_algorithms.get_hookimpls():
-            dist, version = dists.get(impl.plugin_name, (impl.plugin_name, ""))
-            for cls in impl.function() or []:
+        if isinstance(plugins, pluggy.PluginManager):       # a manager built by hand
+            pm, dists, self.broken = plugins, {}, {}
+        else:
+            pm, dists, self.broken = plugins.pm, plugins.distributions, dict(plugins.broken)
+        self.algorithms, self.recipes, self.support_rules = {}, {}, {}
+        for impl, dist, version in _impls(pm.hook.prnf_register_algorithms, dists):
+            for cls in _returned(impl, dist, list, "a list of algorithm classes"):
                 self._add(cls, dist, version, AlgorithmNode)
-        for impl in pm.hook.prnf_register_recipes.get_hookimpls():
-            dist = dists.get(impl.plugin_name, (impl.plugin_name, ""))[0]
-            for name, build in (impl.function() or {}).items():
+        for impl, dist, _ in _impls(pm.hook.prnf_register_recipes, dists):
+            for name, build in _returned(impl, dist, dict, "{name: recipe function}").items():
                 self._add_recipe(name, build, dist)
-        self.broken = dict(getattr(pm, "broken", {}))
+        for impl, dist, _ in _impls(pm.hook.prnf_register_support_rules, dists):
+            for name, cls in _returned(impl, dist, dict, "{name: SupportRule class}").items():
+                self._add_named(self.support_rules, "support rule", name, cls, dist)
+
+    def _add_named(self, table, kind, name, value, dist):
+        if not isinstance(name, str) or not name.isidentifier():
+            raise PluginError(f"plugin {dist} registered {kind} {name!r}; give a name that is "
+                              "a Python identifier")
+        if name in table:
+            raise PluginError(f"{kind} '{name}' is registered twice: by {table[name][1]} and "
+                              f"by {dist}; uninstall one")
+        table[name] = (value, dist)
+
+    def support_rule(self, name):
+        """The support rule class called ``name``; a clear error lists the installed ones."""
+        return _lookup(self.support_rules, name, "support rule")[0]
 
     def _add_recipe(self, name, build, dist):
         if not callable(build) or not isinstance(name, str) or not name:
@@ -151,10 +195,31 @@ def _lookup(table, name, kind):
                           f"{', '.join(sorted(table)) or 'none'} (see `prnf plugins`)") from None
 
 
+def _impls(hook, dists):
+    for impl in hook.get_hookimpls():
+        dist, version = dists.get(impl.plugin_name, (impl.plugin_name, ""))
+        yield impl, dist, version
+
+
+def _returned(impl, dist, kind, what):
+    """What a hook implementation returned, checked to be ``kind`` (a class returned where a
+    list was due is the common slip)."""
+    value = impl.function()
+    if value is None:
+        return kind()
+    if isinstance(value, (list, tuple)) and kind is list:
+        return list(value)
+    if not isinstance(value, kind):
+        raise PluginError(f"plugin {dist}: {impl.function.__name__}() returned {value!r}; "
+                          f"return {what}" + (f", e.g. [{value.__name__}]"
+                                              if isinstance(value, type) and kind is list else ""))
+    return value
+
+
 @functools.lru_cache(maxsize=1)
 def get_registry():
     """The process-wide registry of installed algorithms (built on first use)."""
-    return Registry(get_plugin_manager())
+    return Registry(PluginSet())
 
 
 def reset_registry():

@@ -8,7 +8,6 @@ from the plugin registry, so plugins work in schedules too.
 from __future__ import annotations
 
 import configparser
-import inspect
 import os
 import re
 import shlex
@@ -323,15 +322,13 @@ def _extra_parameters(cls, settings):
     """Required parameters of an algorithm beyond (iteration, support_size), by name from
     phasing_parameters; optional ones too when the project sets them."""
     params = {}
-    signature = inspect.signature(cls.__init__)
-    for name, p in list(signature.parameters.items())[3:]:
-        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or name == "name":
-            continue
-        key = f"phasing_parameters|{name}"
+    for p in getattr(cls, "parameters", ()):
+        key = f"phasing_parameters|{p.name}"
         if key in settings and settings[key] is not None:
-            params[name] = settings[key]
-        elif p.default is inspect.Parameter.empty:
-            raise ConfigError(f"{cls.algorithm} needs '{name}': set phasing_parameters|{name}")
+            params[p.name] = settings[key]
+        elif p.required:
+            raise ConfigError(f"{cls.algorithm} needs '{p.name}' ({p.accepted()}): set "
+                              f"phasing_parameters|{p.name}")
     return params
 
 

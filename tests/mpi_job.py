@@ -7,16 +7,14 @@ import argparse
 import numpy as np
 from mpi4py import MPI
 
-from prnf_core import AlgorithmNode, Runner, phmodel
+from prnf_core import AlgorithmNode, Param, Runner, phmodel
 
 
 class FailOnRank(AlgorithmNode):
     """Raises on one rank only, to show the job stops with a message instead of hanging."""
 
     algorithm = "FAIL_ON_RANK"
-
-    def __init__(self, iteration, support_size, rank, name=None):
-        super().__init__(iteration, support_size, name=name, rank=rank)
+    parameters = (Param("rank", kind="int", low=0),)
 
     def iterate(self, stream, ctx):
         if MPI.COMM_WORLD.Get_rank() == self.params["rank"]:

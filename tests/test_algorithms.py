@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from prnf_algorithms import sdk
 from prnf_core import ConfigError, RunContext, Runner, phmodel
 from prnf_core.data import check_config, prepare
 from prnf_core.nodes import pInput
@@ -182,16 +183,20 @@ def test_fft_count_per_iteration(tmp_path, algo, monkeypatch):
 
 @pytest.mark.parametrize("precision", ["single", "double"])
 def test_refined_scores_choose_the_support(precision):
-    """A node that refines the shrinkwrap score (``support_sigma``, or an override as here)
-    gets the support chosen from its refined scores, exactly ``support_size`` pixels."""
+    """A support rule that rewrites the score image (``support_sigma``, or a rule of its own
+    as here) gets the support chosen from its scores, exactly ``support_size`` pixels."""
     shape, size = (24, 20), 50
     # tiny refined scores: a floor from them lets every pixel's |y|^2 through the score pass
     pattern = (1e-9 * np.random.default_rng(5).random(shape)).astype(np.float32)
 
+    class FixedScores(sdk.SupportRule):
+        def count(self, view, scores):
+            scores()[...] = pattern
+            return self.node.values["support_size"], True
+
     class Refined(phmodel.ERA):
-        def refine_score(self, score_image):
-            score_image[...] = pattern
-            return True
+        def support_rule(self, eligible, threads):
+            return FixedScores(self, eligible, threads)
 
     intensity, _, obj = simulate_pattern(shape, 3, photons=0, beamstop=0, gap=0, seed=1)
     data = prepare(check_config({"background": False}), intensity)

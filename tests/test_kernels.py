@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from prnf_algorithms import fft, kernels
+from prnf_algorithms import fft, kernels, rules
+from prnf_algorithms.kernels import modulus
 from prnf_algorithms.support import Selector, select
 
 import naive
@@ -12,6 +13,14 @@ DTYPES = [(np.float32, np.complex64, 2e-5), (np.float64, np.complex128, 1e-12)]
 
 def random_complex(rng, n, cdtype):
     return (rng.normal(size=n) + 1j * rng.normal(size=n)).astype(cdtype)
+
+
+LINEAR = rules.linear.kernels      # the built-ins' fused kernels
+
+
+def no_map(shape, rdtype):
+    """The pixel map of a rule that reads none, as the engine passes it."""
+    return np.broadcast_to(np.zeros(1, rdtype), shape)
 
 
 def execute_of(cdtype):
@@ -33,7 +42,8 @@ def test_modulus_segment_matches_numpy(rng, rdtype, cdtype, tol):
     bpix[5] = 0
     want, want_err, want_ratio = naive.modulus_project(F.copy(), amp, measured, bpix)
     ratio = np.empty(n, rdtype)
-    err = kernels._modulus_segment(F, amp, measured, bpix, ratio)
+    err = modulus.modulus_segment(F, amp, measured, bpix, ratio, rules.amplitude_ratio,
+                                  (rdtype(0),))
     np.testing.assert_allclose(F, want, rtol=tol, atol=tol)
     np.testing.assert_allclose(ratio, want_ratio, rtol=tol)
     assert err == pytest.approx(want_err, rel=1e-4 if tol > 1e-6 else 1e-10)
@@ -63,7 +73,7 @@ def test_split_modulus_projection_matches_numpy(rng, rdtype, cdtype, tol, fit_bg
     buf[...] = rows(z)
     err_part, shell_part = np.zeros(nchunks), np.zeros((kernels.SHELL_ROWS * nchunks, nbins))
     kernels.slabs_fft(execute, split.slab_forward, buf, nchunks)
-    kernels.columns_modulus(execute, split.plans, buf, split.blocked(amp), split.blocked(measured),
+    LINEAR["modulus"]((rdtype(0),), execute, split.plans, buf, split.blocked(amp), split.blocked(measured),
                             split.blocked(bins), bg, split.scratch(nchunks), err_part, shell_part)
     kernels.slabs_fft(execute, split.slab_inverse, buf, nchunks)
     scale = np.abs(want).max()
@@ -120,9 +130,12 @@ def test_update_matches_numpy(rng, rdtype, cdtype, tol, algo, constraint, held, 
         est = random_complex(rng, 48000, cdtype).reshape(shape)   # never read
     state, parts = (old_support + 2 * new_support).astype(np.uint8), np.zeros((3, 3))
     held_flags = np.full(kernels.held_shape(shape), flags[held], np.uint8)
-    kernels.update_slabs(execute_of(cdtype), 0, x, y, scale, np.array(coef, rdtype), hpr_gamma,
-                         constraint, feedback, rdtype(pre_out), state, est, held_flags,
-                         keep_estimate, parts)
+    coef = tuple(rdtype(c) for c in coef)
+    lean_rule = (not keep_estimate and rules.linear_keeps_e(coef) and hpr_gamma < 0
+                 and not (feedback and constraint == 2))            # as the engine decides
+    LINEAR["update"](coef, execute_of(cdtype), 0, x, y, scale, rdtype(hpr_gamma), constraint,
+                     feedback, rdtype(pre_out), state, est, held_flags, lean_rule,
+                     no_map(shape, rdtype), parts)
     np.testing.assert_array_equal(state, new_support)
     np.testing.assert_allclose(x, want_x, rtol=tol, atol=tol)
     next_input = np.where(new_support, want_x, pre_out * want_x)
@@ -148,10 +161,11 @@ def test_update_then_slab_fft(rng, rdtype, cdtype, tol):
     buf = fft.aligned_empty((4, 60), cdtype)
     buf[...] = rows(y.reshape(shape))
     state = (2 * support).astype(np.uint8)
-    kernels.update_slabs(split.execute, split.slab_forward, rows(x.reshape(shape)), buf,
-                         rdtype(0.5), np.array((0, 1, 1, 1), rdtype), -1.0, 0, False, rdtype(-1),
-                         rows(state.reshape(shape)), np.zeros((4, 60), cdtype),
-                         np.zeros(kernels.held_shape((4, 60)), np.uint8), False, np.zeros((2, 3)))
+    LINEAR["update"](tuple(rdtype(c) for c in (0, 1, 1, 1)), split.execute, split.slab_forward,
+                     rows(x.reshape(shape)), buf, rdtype(0.5), rdtype(-1), 0, False, rdtype(-1),
+                     rows(state.reshape(shape)), np.zeros((4, 60), cdtype),
+                     np.zeros(kernels.held_shape((4, 60)), np.uint8), True, no_map((4, 60), rdtype),
+                     np.zeros((2, 3)))
     np.testing.assert_array_equal(state, support)
     want = np.fft.fftn(np.where(support, x, -x).reshape(shape), axes=(1, 2))   # DM: pre_out -1
     np.testing.assert_allclose(buf, rows(want), atol=tol * 10 * np.abs(want).max())
@@ -162,7 +176,7 @@ def test_update_then_slab_fft(rng, rdtype, cdtype, tol):
 def test_score_slabs_and_candidates_match_numpy(rng, rdtype, cdtype, tol, transform):
     """The candidates above the floor of the scores |0.5 y|^2 (after the inverse slab FFTs if
     asked), across blocks that are skipped or not; their keys are the scores' exact bits,
-    as :func:`kernels.score_all` computes them."""
+    as the score image pass computes them."""
     shape = (40, 20, 60)          # slabs dealt out to both chunks in groups (GROUP_BYTES)
     y = clustered(rng, shape, cdtype, (slice(None), slice(5, 8)))
     eligible = rng.random(shape) > 0.3
@@ -174,10 +188,10 @@ def test_score_slabs_and_candidates_match_numpy(rng, rdtype, cdtype, tol, transf
     want = np.where(eligible, np.abs(0.5 * want_y) ** 2, -1.0).astype(np.float32)
     floor = np.float32(np.quantile(want, 0.99)).view(np.int32)      # about 480 candidates
     index, key, counts = np.zeros((2, 1001), np.int64), np.zeros((2, 1001), np.int32), np.zeros(2, np.int64)
-    kernels.score_slabs(split.execute, plan, buf, rdtype(0.5), rows(eligible), floor, index, key,
-                        counts)
+    LINEAR["score"]((rdtype(0),), split.execute, plan, buf, rdtype(0.5), rows(eligible), floor,
+                    index, key, counts)
     score = np.empty((40, 1200), np.float32)
-    kernels.score_all(buf, rdtype(0.5), rows(eligible), score, 2)
+    LINEAR["score_image"]((rdtype(0),), buf, rdtype(0.5), rows(eligible), score, 2)
     np.testing.assert_allclose(score, rows(want), rtol=1e-5, atol=1e-6 * want.max())
     found = np.concatenate([index[c, :n] for c, n in enumerate(counts)])
     found_keys = np.concatenate([key[c, :n] for c, n in enumerate(counts)])
@@ -200,14 +214,16 @@ def test_selector_stays_exact_while_scores_drift(rng, count):
     def all_keys():
         fallbacks.append(step)
         score = np.empty((4, 100), np.float32)
-        kernels.score_all(rows(y.reshape(4, 100)), np.float32(1), eligible, score, 2)
+        LINEAR["score_image"]((np.float32(0),), rows(y.reshape(4, 100)), np.float32(1), eligible,
+                              score, 2)
         return score.ravel().view(np.int32)
 
     for step in range(12):
         y = (y * (1 + 0.05 * rng.normal(size=n))).astype(np.complex64)
         if step == 6:
             y *= np.float32(1e-3)
-        selector.score(rows(y.reshape(4, 100)), np.float32(1), eligible)
+        selector.score(LINEAR["score"], (np.float32(0),), rows(y.reshape(4, 100)), np.float32(1),
+                       eligible)
         state = (rng.random(n) > 0.5).astype(np.uint8)          # the old support: kept
         old = state.copy()
         selector.select(count, all_keys, state)

@@ -1,5 +1,6 @@
 """Plugin discovery: built-ins through their real entry point, fake in-test plugins."""
 import importlib.metadata
+import inspect
 
 import pytest
 
@@ -47,7 +48,7 @@ def test_fake_plugin_registers_and_phmodel_resolves_it(monkeypatch):
 
 
 def test_unknown_algorithm_lists_the_installed_ones():
-    with pytest.raises(AttributeError, match=r"unknown algorithm 'HOI'; installed: DM, ERA, HIO, HPR, (OSS, )?RAAR"):
+    with pytest.raises(AttributeError, match=r"unknown algorithm 'HOI'; installed: DM, ERA, HIO, HPR, (OSS, )?(PixelRAAR, )?(PoissonHIO, )?RAAR"):
         phmodel.HOI
 
 
@@ -127,8 +128,68 @@ def test_the_readme_plugin_guide_is_a_working_plugin():
     finally:
         sys.path.remove(str(example))
     pm = get_plugin_manager(autoload=False)
-    pm.register(plugin)
+    pm.register(plugin, name="my_rrr")
     registry = Registry(pm)
     assert registry.get("RRR").cls is plugin.RRR
     node = plugin.RRR(10, 20, beta=0.6)
-    assert node.rule(0.0) == ((0.4, 0.6, 1.0, -0.6), -1.0)
+    assert node.coefficients(None) == (0.4, 0.6, 1.0, -0.6)
+    assert "beta=0.5" in registry.get("RRR").signature()
+
+
+def test_a_misspelt_hook_fails_loudly():
+    class Misspelt:
+        @hookimpl
+        def prnf_register_algorithm(self):       # no trailing s: pluggy alone ignores it
+            return [Fake]
+
+    pm = get_plugin_manager(autoload=False)
+    with pytest.raises(PluginError, match="prnf_register_algorithm.*prnf_register_algorithms"):
+        pm.register(Misspelt(), name="typo")
+
+
+def test_a_class_instead_of_a_list_is_named():
+    class Plugin:
+        @hookimpl
+        def prnf_register_algorithms(self):
+            return Fake
+
+    pm = get_plugin_manager(autoload=False)
+    pm.register(Plugin(), name="single")
+    with pytest.raises(PluginError, match=r"returned <class.*Fake'>; return a list.*\[Fake\]"):
+        Registry(pm)
+
+
+def test_writing_a_plugin_imports_little():
+    """``from prnf_core import hookimpl`` (a plugin's entry-point module) loads neither
+    numpy, scipy nor h5py: the core's names are imported on first use."""
+    import subprocess
+    import sys
+    code = ("import sys; from prnf_core import hookimpl; "
+            "print(sorted(m for m in ('numpy', 'scipy', 'h5py', 'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_declared_parameters_drive_checks_signature_and_storage():
+    from prnf_core import ConfigError, Param
+
+    class Declared(AlgorithmNode):
+        algorithm = "DECLARED"
+        parameters = (Param("beta", kind="float", low=0.0, high=1.0),
+                      Param("steps", 3, "int", low=1), Param("flag", False, "bool", keyword=True))
+
+        def iterate(self, stream, ctx):
+            return stream
+
+    node = Declared(5, 10, 0.5, name="d")
+    assert node.name == "d" and node.params == {"iteration": 5, "support_size": 10,
+                                                "beta": 0.5, "steps": 3}
+    assert Declared(5, 10, 0.5, flag=True).params["flag"] is True
+    assert str(inspect.signature(Declared)) == \
+        "(iteration, support_size, beta, steps=3, name=None, *, flag=False)"
+    for args, kwargs, words in [((5, 10), {}, "needs beta"), ((5, 10, 2.0), {}, r"beta=2.0.*\[0.0, 1.0\]"),
+                                ((5, 10, 0.5), {"flag": "no"}, "flag='no': give True or False"),
+                                ((5, 10, 0.5), {"gama": 1}, "no parameter gama"),
+                                ((5, 10, 0.5, 1.5), {}, "steps=1.5: give an integer >= 1")]:
+        with pytest.raises(ConfigError, match=words):
+            Declared(*args, **kwargs)

@@ -28,7 +28,7 @@ def test_filter_stages_shrink_from_array_size_to_one():
     widths = [node.alpha(i, 100, 64) for i in range(100)]
     assert widths[0] == 64 and widths[-1] == 1 and np.all(np.diff(widths) <= 0)
     assert len(set(widths)) == 10
-    assert _gaussian((8, 8), 1.0)[0, 0] == 1.0
+    assert _gaussian((8, 8), 1.0, "<f8")[0, 0] * 64 == 1.0
 
 
 @pytest.fixture

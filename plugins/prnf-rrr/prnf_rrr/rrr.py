@@ -7,28 +7,19 @@ gamma = 1); Elser recommends beta around 0.5 for hard instances.
 """
 from __future__ import annotations
 
-from prnf_algorithms import IterativeProjection
-from prnf_core import check_range
+from prnf_algorithms.sdk import Param, ProjectionAlgorithm
 
 
-class RRR(IterativeProjection):
-    """RRR phasing node.
+class RRR(ProjectionAlgorithm):
+    """RRR phasing node: ``RRR(iteration, support_size, beta=0.5, name=None, **options)``.
 
-    Parameters
-    ----------
-    iteration : int
-    support_size : int
-    beta : float
-        Step size in (0, 1] (default 0.5).
-    name : str, optional
+    The built-ins' linear update (``c0 x + c1 e`` on S, ``c2 x + c3 y`` off it) with RRR's
+    coefficients.
     """
 
     algorithm = "RRR"
+    parameters = (Param("beta", 0.5, low=0.0, high=1.0, low_open=True, doc="step size"),)
 
-    def __init__(self, iteration, support_size, beta=0.5, name=None, **options):
-        check_range("beta", beta, 0.0, 1.0, low_open=True)
-        super().__init__(iteration, support_size, name=name, params={"beta": beta}, **options)
-
-    def rule(self, settled):
-        beta = self.params["beta"]
-        return (1.0 - beta, beta, 1.0, -beta), -1.0
+    def coefficients(self, view):
+        beta = self.values["beta"]
+        return 1.0 - beta, beta, 1.0, -beta

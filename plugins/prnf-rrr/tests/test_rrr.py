@@ -4,10 +4,9 @@ import pytest
 
 pytest.importorskip("prnf_rrr", reason="pip install plugins/prnf-rrr")
 
-from prnf_core import RunContext, Runner, get_registry, phmodel
-from prnf_core.data import check_config, prepare
-from prnf_core.nodes import pInput
+from prnf_core import Runner, get_registry, phmodel
 from prnf_core.simulate import object_error, simulate_pattern
+from prnf_core.testing import make_stream, run_node
 from prnf_rrr import RRR  # noqa: E402
 
 
@@ -19,12 +18,8 @@ def test_discovered_through_its_entry_point():
 
 def test_true_object_is_a_fixed_point():
     intensity, _, obj = simulate_pattern((32, 32), 4, photons=0, beamstop=0, gap=0, seed=1)
-    node = pInput({"pattern_path": "unused.npy"})
-    node._prepared = prepare(check_config({"background": False}), intensity)
-    ctx = RunContext(precision="double", threads=1)
-    stream = node.run([], ctx, np.random.default_rng(0))
-    stream.x, stream.support = obj.astype(complex), obj > 0
-    out = RRR(20, int((obj > 0).sum())).run([stream], ctx)
+    stream, ctx = make_stream(intensity, x=obj, support=obj > 0, precision="double")
+    out = run_node(RRR(20, int((obj > 0).sum())), stream, ctx)
     np.testing.assert_allclose(out.x, obj, atol=1e-9)
 
 

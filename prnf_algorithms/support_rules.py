@@ -1,0 +1,98 @@
+"""Support rules: how many pixels the support keeps each iteration, and by which score.
+
+The engine scores every pixel with the rule set's score (``|y|^2`` for the built-ins) and
+keeps the ``count`` highest, exactly, within the fixed support. A :class:`SupportRule`
+decides whether the support changes this iteration and ``count``; it may first rewrite the
+score image (smooth it, say), which then decides the order. Rules are registered by name
+through the ``prnf_register_support_rules`` hook (the built-ins ``size`` and ``threshold``
+too) and chosen with a node's ``support_rule`` option.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from prnf_core import get_registry
+
+from . import shrinkwrap
+
+#: Threshold shrinkwrap updates the support every this many iterations unless a node says.
+DEFAULT_EVERY = 10
+
+
+class SupportRule:
+    """Base class: built with ``(node, eligible, threads)`` at the start of a node's run
+    (``node.values`` holds its parameters, ``eligible`` counts the pixels of the fixed
+    support)."""
+
+    def __init__(self, node, eligible, threads):
+        self.node, self.eligible, self.threads = node, eligible, threads
+
+    def begin(self, view):
+        """Called once before the first iteration (``view.support`` is the incoming one)."""
+
+    def updates(self, view):
+        """Whether the support changes this iteration (default: every iteration)."""
+        return True
+
+    def count(self, view, scores):
+        """Return ``(count, rescored)``: how many pixels to keep, and whether the rule
+        changed the score image. ``scores()`` computes the image on first call (float32,
+        the data's shape, -1 outside the fixed support; larger is kept first); a rule may
+        change it in place (keep -1 where it is -1) and then returns ``rescored=True``.
+        Leaving it alone keeps the engine's fast path (no image is stored at all)."""
+        raise NotImplementedError
+
+
+class BySize(SupportRule):
+    """The seed's shrinkwrap: the ``support_size`` brightest pixels, optionally of ``|y|``
+    smoothed by ``support_sigma``, shrinking linearly from the incoming support's size over
+    ``shrink_iterations``."""
+
+    def begin(self, view):
+        self.start = int(np.count_nonzero(view.support))
+
+    def target(self, iteration):
+        target = self.node.values["support_size"]
+        ramp = self.node.values["shrink_iterations"]
+        if iteration >= ramp or self.start <= target:
+            return target
+        return int(round(target + (self.start - target) * (1 - iteration / ramp)))
+
+    def count(self, view, scores):
+        sigma = self.node.values["support_sigma"]
+        if sigma <= 0:
+            return self.target(view.iteration), False
+        image = scores()
+        smoothed = shrinkwrap.smooth_modulus(image, sigma, self.threads)
+        np.copyto(image, smoothed, where=image >= 0)
+        return self.target(view.iteration), True
+
+
+class ByThreshold(SupportRule):
+    """Threshold shrinkwrap (``shrinkwrap.py``): smoothed ``|y|`` at least
+    ``support_threshold`` times its maximum on the support, every ``support_every``
+    iterations, sigma from ``support_sigma`` to ``sigma_end``, guarded."""
+
+    def __init__(self, node, eligible, threads):
+        super().__init__(node, eligible, threads)
+        v = node.values
+        self.rule = shrinkwrap.ThresholdRule(node.name, v["support_threshold"], v["support_sigma"],
+                                             v["sigma_end"], v["support_every"] or DEFAULT_EVERY,
+                                             eligible, threads, key=node.id)
+
+    def updates(self, view):
+        return self.rule.updates(view.iteration)
+
+    def count(self, view, scores):
+        image = scores()
+        count = self.rule.rescore(image, view.support.copy(),
+                                  self.rule.sigma_at(view.iteration, view.iterations))
+        return count, True
+
+
+BUILTIN = {"size": BySize, "threshold": ByThreshold}
+
+
+def support_rule_class(name):
+    """The registered support rule called ``name``; a clear error lists the installed ones."""
+    return get_registry().support_rule(name)
