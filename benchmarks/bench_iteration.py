@@ -4,9 +4,10 @@ Prints ms/iteration and ratios for 2D 512x512 and 3D 128^3, single precision, al
 - floor: pyfftw's whole-array FFTW forward + inverse pair, in place, all threads, planned
   with the same effort as the algorithms' plans (the algorithms run the same transforms in
   halves, with their work in between);
-- each algorithm: an iteration of a node's loop in steady state (FFT halves + the fused Numba
-  kernels; the loop's arrays made once, as in a long run), ratio to the floor; ERA and HIO
-  also with background fitting off;
+- each algorithm: an iteration in steady state (FFT halves + the fused Numba kernels), ratio
+  to the floor; ERA and HIO also with background fitting off. Timed through the public node
+  protocol only (``node.run``): a node of 2N iterations less one of N, so the set-up a node
+  does once (arrays, plan look-ups) cancels out, as it does in a long run;
 - numpy: the same HIO iteration written plainly with numpy.fft, ratio to the floor.
 
 Usage: python benchmarks/bench_iteration.py [--quick] [--threads T]
@@ -17,7 +18,7 @@ import time
 
 import numpy as np
 
-from prnf_algorithms import _threads, engine, fft  # noqa: F401  (thread environment first)
+from prnf_algorithms import _threads, fft  # noqa: F401  (thread environment first)
 from prnf_core import RunContext, phmodel
 from prnf_core.nodes import pInput
 from prnf_core.parallel import available_cores
@@ -40,6 +41,22 @@ def best_of(fns, repeats, inner):
                 fn()
             best[name] = min(best[name], (time.perf_counter() - t0) / inner)
     return {name: t * 1e3 for name, t in best.items()}
+
+
+def timed_nodes(makers, stream, ctx, iterations):
+    """Functions for :func:`best_of`: for each name -> node maker, ``name /N`` runs a node of
+    ``iterations`` on ``stream`` and ``name /2N`` one of twice as many (public node protocol)."""
+    fns = {}
+    for name, make in makers.items():
+        for label, n in ((" /N", iterations), (" /2N", 2 * iterations)):
+            fns[name + label] = lambda node=make(n): node.run([stream], ctx)
+    return fns
+
+
+def per_iteration(times, name, iterations):
+    """ms per steady-state iteration of ``name`` from the best times of its two runs: the
+    set-up a node does once cancels out."""
+    return (times[name + " /2N"] - times[name + " /N"]) / iterations
 
 
 def numpy_hio(amp, measured, x, support_size, gamma=0.9):
@@ -79,21 +96,20 @@ def case(shape, threads, repeats, iterations, only=None):
             pair.fft()
             pair.ifft_unscaled()
 
-    fns = {"FFTW pair (floor)": floor}
-    algos = {"ERA": phmodel.ERA(iterations, size), "HIO": phmodel.HIO(iterations, size, 0.9),
-             "DM": phmodel.DM(iterations, size), "RAAR": phmodel.RAAR(iterations, size, 0.9),
-             "HPR": phmodel.HPR(iterations, size, 0.9)}
-    for name, node in algos.items():
-        if not only or name in only:
-            loop = engine._Loop(node, stream, ctx)
-            fns[name] = lambda loop=loop: loop.run(iterations)
+    algos = {"ERA": lambda n: phmodel.ERA(n, size), "HIO": lambda n: phmodel.HIO(n, size, 0.9),
+             "DM": lambda n: phmodel.DM(n, size), "RAAR": lambda n: phmodel.RAAR(n, size, 0.9),
+             "HPR": lambda n: phmodel.HPR(n, size, 0.9)}
+    algos = {name: make for name, make in algos.items() if not only or name in only}
+    fns = {"FFTW pair (floor)": floor, **timed_nodes(algos, stream, ctx, iterations)}
+    names = list(algos)
     if not only:    # what background fitting costs (the figures for deciding on the target)
         _, bare = start(intensity, mask, False, ctx)
-        for name in ("ERA", "HIO"):
-            loop = engine._Loop(algos[name], bare, ctx)
-            fns[f"{name}, background off"] = lambda loop=loop: loop.run(iterations)
+        off = {f"{name}, background off": algos[name] for name in ("ERA", "HIO")}
+        fns.update(timed_nodes(off, bare, ctx, iterations))
+        names += list(off)
     times = best_of(fns, repeats, 1)
-    rows = [(name, ms / iterations) for name, ms in times.items()]
+    rows = [("FFTW pair (floor)", times["FFTW pair (floor)"] / iterations)]
+    rows += [(name, per_iteration(times, name, iterations)) for name in names]
     if not only:
         x = stream.x.astype(np.complex64)
         amp, measured = data.amplitude.astype(np.float32), data.measured

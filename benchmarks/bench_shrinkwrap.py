@@ -1,7 +1,7 @@
 """Threshold shrinkwrap against shrinkwrap by size: ms per iteration, measured in one run.
 
 RAAR (beta 0.9) on a simulated 512^2 pattern (and 128^3), single precision, all cores, in
-steady state (a node's loop run for ``iterations`` at a time, its arrays made once):
+steady state (a node of 2N iterations less one of N, through the public node protocol):
 - by size: the ``support_size`` pixels of largest |y|^2, every iteration;
 - by threshold: the FFT-smoothed |y| above 0.2 of its maximum, updated every 10 iterations
   (the ``prnf phase`` recipe), sigma 3 -> 1;
@@ -16,22 +16,23 @@ import argparse
 
 import numpy as np
 
-from prnf_algorithms import _threads, engine  # noqa: F401  (thread environment first)
+from prnf_algorithms import _threads  # noqa: F401  (thread environment first)
 from prnf_core import RunContext, phmodel
 from prnf_core.nodes import pInput
 from prnf_core.parallel import available_cores
 from prnf_core.simulate import simulate_pattern
 
-from bench_iteration import best_of
+from bench_iteration import best_of, per_iteration, timed_nodes
 
 
-def variants(size, iterations):
+def variants(size):
+    """Name -> node maker (a number of iterations -> RAAR node)."""
     threshold = {"support_threshold": 0.2, "support_sigma": 3.0, "sigma_end": 1.0}
     return {
-        "by size": phmodel.RAAR(iterations, size, 0.9),
-        "threshold, every 10": phmodel.RAAR(iterations, None, 0.9, support_every=10, **threshold),
-        "threshold, every 1": phmodel.RAAR(iterations, None, 0.9, support_every=1, **threshold),
-        "by size, support_sigma 2": phmodel.RAAR(iterations, size, 0.9, support_sigma=2.0),
+        "by size": lambda n: phmodel.RAAR(n, size, 0.9),
+        "threshold, every 10": lambda n: phmodel.RAAR(n, None, 0.9, support_every=10, **threshold),
+        "threshold, every 1": lambda n: phmodel.RAAR(n, None, 0.9, support_every=1, **threshold),
+        "by size, support_sigma 2": lambda n: phmodel.RAAR(n, size, 0.9, support_sigma=2.0),
     }
 
 
@@ -41,12 +42,9 @@ def case(shape, threads, iterations):
     inp = pInput({"pattern_path": "simulated.npy", "background": False, "start_support": "loose"},
                  arrays={"pattern": intensity, "mask": mask})
     stream = inp.run([], ctx, np.random.default_rng(0))
-    fns = {}
-    for name, node in variants(int(1.2 * np.count_nonzero(obj)), iterations).items():
-        loop = engine._Loop(node, stream, ctx)
-        fns[name] = lambda loop=loop: loop.run(iterations)
-    times = best_of(fns, 6, 1)
-    return {name: ms / iterations for name, ms in times.items()}
+    makers = variants(int(1.2 * np.count_nonzero(obj)))
+    times = best_of(timed_nodes(makers, stream, ctx, iterations), 6, 1)
+    return {name: per_iteration(times, name, iterations) for name in makers}
 
 
 def main():

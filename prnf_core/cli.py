@@ -408,11 +408,29 @@ def cmd_demo(args):
 
 
 def cmd_plugins(args):
+    """Every installed algorithm with its own declared parameters, the keyword options a
+    family shares listed once, then the support rules and recipes."""
+    from .params import signature
     from .plugins import get_registry
     registry = get_registry()
+    shared = {}                      # options' descriptions -> the algorithms sharing them
     for name in registry.names():
         algo = registry.get(name)
-        print(f"{name:8s} {algo.signature():60s} from {algo.distribution} {algo.version}")
+        options = {p.name for p in getattr(algo.cls, "options", ())}
+        own = [p for p in algo.parameters() if p.name not in options]
+        call = signature(own)
+        print(f"{name}{call}   from {algo.distribution} {algo.version}")
+        for param in own[2:]:        # iteration and support_size: the same for all
+            print(f"    {param.describe()}")
+        if options:
+            lines = tuple(p.describe() for p in algo.cls.options)
+            shared.setdefault(lines, []).append(name)
+    for lines, names in shared.items():
+        print(f"\nkeyword options of {', '.join(names)}:")
+        for line in lines:
+            print(f"    {line}")
+    rules = ", ".join(f"{name} (from {dist})" for name, (_, dist) in sorted(registry.support_rules.items()))
+    print(f"\nsupport rules (support_rule=...): {rules or 'none'}")
     for name in sorted(registry.recipes):
         recipe = registry.recipe(name)
         print(f"recipe {name}: {recipe.summary} (from {recipe.distribution}; prnf phase --recipe {name})")

@@ -1,0 +1,151 @@
+"""Peak memory (RSS) and time of whole runs, each in a fresh process, measured in one run.
+
+Cases (single precision, HIO; the pattern is simulated and saved first, outside the measured
+process):
+- ``full``: 256^3, 20 iterations, one repeat, merge and save_h5 (target: peak <= 1.5 GiB);
+- ``keep``: 128^3, 10 iterations, keep_best=4 with 4 and with 40 repeats (memory must not
+  grow with the number of repeats);
+- ``mpi``: 128^3 under ``mpiexec -n 2``, 2 and 64 repeats per rank, peak of rank 0 (must
+  not grow with repeats);
+- ``big`` (only with --big): 512^3, 3 iterations, merge and save (target: peak <= 8 GiB),
+  with ms/iteration beside the FFT pair floor at that size.
+Each process prints its own peak after loading, after the run and after the save, so the
+stage that sets the peak shows.
+
+Usage: python benchmarks/bench_memory.py [--cases full,keep,mpi] [--big]
+"""
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+GIB = 1024 ** 3
+
+
+def peak_gib():
+    """This process's peak resident set so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB
+
+
+def worker(args):
+    """One measured run (in its own process): load, phase, merge, save."""
+    from prnf_core import Runner, phmodel
+    comm = None
+    if args.mpi:
+        from mpi4py import MPI
+        comm = MPI.COMM_WORLD
+    start = time.perf_counter()
+    inp = phmodel.pInput({"pattern_path": args.pattern, "mask_path": args.mask,
+                          "background": True})
+    size = int(np.load(args.size_file))
+    hio = phmodel.HIO(args.iterations, size, 0.9).after(inp)
+    runner = Runner([inp], phmodel.pOutput().after(hio), precision="single",
+                    **({"comm": comm, "threads": 1} if comm else {}))
+    loaded = peak_gib()
+    t0 = time.perf_counter()
+    out = runner.run(repeat=args.repeat, seed=1, keep_best=args.keep_best)
+    ran, run_s = peak_gib(), time.perf_counter() - t0
+    if out is not None:
+        runner.save_h5(out, os.path.join(args.folder, "result.h5"))
+        print(f"RESULT loaded {loaded:.2f} ran {ran:.2f} saved {peak_gib():.2f} GiB; "
+              f"run {run_s:.1f} s ({run_s / args.repeat / args.iterations * 1e3:.0f} ms per "
+              f"iteration with merge), total {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def measure(cmd):
+    """Run ``cmd``; return (peak RSS of the process in GiB, its RESULT line)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out}")
+    line = next((l for l in out.splitlines() if l.startswith("RESULT")), "")
+    return usage.ru_maxrss * 1024 / GIB, line[len("RESULT "):]
+
+
+def pattern_files(folder, shape):
+    """Simulate a pattern of ``shape`` into ``folder``; return the worker's file options."""
+    from prnf_core.simulate import simulate_pattern
+    intensity, mask, obj = simulate_pattern(shape, radius=shape[0] // 10, photons=1e9,
+                                            beamstop=2, gap=1)
+    files = {name: os.path.join(folder, f"{name}.npy") for name in ("pattern", "mask", "size_file")}
+    np.save(files["pattern"], intensity.astype(np.float32))
+    np.save(files["mask"], mask)
+    np.save(files["size_file"], int(1.2 * np.count_nonzero(obj)))
+    del intensity, mask, obj
+    return files
+
+
+def worker_cmd(files, folder, iterations, repeat, keep_best=None, mpi=False):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--folder", folder,
+           "--iterations", str(iterations), "--repeat", str(repeat),
+           *[arg for name, path in files.items() for arg in (f"--{name.replace('_', '-')}", path)]]
+    if keep_best:
+        cmd += ["--keep-best", str(keep_best)]
+    if mpi:
+        from prnf_core.parallel import mpiexec_path
+        cmd = [mpiexec_path(), "-n", "2", *cmd, "--mpi"]
+    return cmd
+
+
+def floor_ms(shape):
+    """ms of one whole-array FFTW forward + inverse pair at ``shape`` (the floor)."""
+    from prnf_algorithms.sdk import fft_pair
+    from prnf_core.parallel import available_cores
+    pair = fft_pair(shape, np.complex64, available_cores())
+    pair.fft(), pair.ifft_unscaled()
+    t0 = time.perf_counter()
+    for _ in range(3):
+        pair.fft(), pair.ifft_unscaled()
+    return (time.perf_counter() - t0) / 3 * 1e3
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--cases", default="full,keep,mpi")
+    p.add_argument("--big", action="store_true", help="also 512^3 (minutes, about 8 GiB)")
+    for name in ("--worker", "--mpi"):
+        p.add_argument(name, action="store_true", help=argparse.SUPPRESS)
+    for name in ("--folder", "--pattern", "--mask", "--size-file", "--keep-best"):
+        p.add_argument(name, help=argparse.SUPPRESS)
+    p.add_argument("--iterations", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--repeat", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        args.keep_best = int(args.keep_best) if args.keep_best else None
+        return worker(args)
+    cases = args.cases.split(",") + (["big"] if args.big else [])
+    with tempfile.TemporaryDirectory() as folder:
+        if "full" in cases:
+            files = pattern_files(folder, (256,) * 3)
+            peak, line = measure(worker_cmd(files, folder, 20, 1))
+            print(f"256^3, HIO 20, 1 repeat, merge + save: peak {peak:.2f} GiB "
+                  f"(target <= 1.5)\n    {line}", flush=True)
+        if "keep" in cases or "mpi" in cases:
+            files = pattern_files(folder, (128,) * 3)
+        if "keep" in cases:
+            for repeat in (4, 40):
+                peak, line = measure(worker_cmd(files, folder, 10, repeat, keep_best=4))
+                print(f"128^3, HIO 10, keep_best 4 of {repeat} repeats: peak {peak:.2f} GiB"
+                      f"\n    {line}", flush=True)
+        if "mpi" in cases:
+            for repeat in (2, 64):
+                peak, line = measure(worker_cmd(files, folder, 10, repeat, mpi=True))
+                print(f"128^3, HIO 10, mpiexec -n 2, {repeat} repeats per rank: rank 0 "
+                      f"{line}", flush=True)
+        if "big" in cases:
+            shape = (512,) * 3
+            files = pattern_files(folder, shape)
+            peak, line = measure(worker_cmd(files, folder, 3, 1))
+            print(f"512^3, HIO 3, 1 repeat, merge + save: peak {peak:.2f} GiB (target <= 8)"
+                  f"\n    {line}\n    FFT pair floor at 512^3: {floor_ms(shape):.0f} ms", flush=True)
+
+
+if __name__ == "__main__":
+    main()
