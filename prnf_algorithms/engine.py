@@ -16,6 +16,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import weakref
 
 import numpy as np
 
@@ -47,13 +48,13 @@ class _Workspace:
 
     def __init__(self, data, rdtype, split):
         # amplitudes in units of data.scale: the iterations never see the data's own units
-        self.amp = split.blocked(np.asarray(data.amplitude / data.scale, dtype=rdtype))
+        self.amp = split.blocked(np.divide(data.amplitude, data.scale, dtype=rdtype))
         self.measured = split.blocked(data.constrained)     # free pixels float like masked ones
         # unsigned shells (no negative-index wrap-around checks in the kernels), as narrow as
         # they fit: the column pass streams them from memory with amplitude and mask
         self.bins = split.blocked(data.radial_bins.astype(np.min_scalar_type(data.n_bins - 1)))
         self.shell_counts = np.bincount(self.bins[self.measured], minlength=data.n_bins)
-        self.sum_a2 = float(np.sum(self.amp.astype(np.float64)[self.measured] ** 2))
+        self.sum_a2 = float(np.sum(np.square(self.amp[self.measured], dtype=np.float64)))
         fixed = data.fixed_support if data.fixed_support is not None else np.ones(data.shape, bool)
         self.eligible = np.ascontiguousarray(fixed).reshape(data.shape[0], -1)
         self.n_eligible = int(np.count_nonzero(self.eligible))
@@ -90,7 +91,9 @@ class IterationView:
     """
 
     def __init__(self, loop):
-        self._loop = loop
+        # a weak reference: the loop owns the view, and a cycle would keep the loop's
+        # volume-sized arrays alive after the node's run until the garbage collector runs
+        self._loop = weakref.proxy(loop)
         self.iteration, self.iterations, self.settled = 0, 0, 0.0
         self.shape, self.data, self.threads = loop.shape, loop.data, loop.ctx.threads or 1
 
@@ -257,7 +260,8 @@ class _Loop:
         self.rdtype = rdtype
         self.pmap = _pixel_map(node, data, rdtype, self.rows)
         self.unit = data.scale          # x and the background iterate in units of data.scale
-        self.x = (stream.x.astype(np.complex128) / self.unit).astype(cdtype).reshape(-1)
+        # in the working precision: a complex128 copy would be the run's largest temporary
+        self.x = np.divide(stream.x.reshape(-1), self.unit, dtype=cdtype)
         self.est = self.x.copy()        # the incoming estimate: x, also off the support
         self.held = np.full(kernels.held_shape(self.rows), kernels.HELD_ANYWHERE, np.uint8)
         self.support = np.array(stream.support, dtype=bool).reshape(-1)
@@ -414,6 +418,7 @@ class _Loop:
         rows = self.rows_of
         kernels.hold_estimate(rows(self.x), rows(self.state), rows(self.est), self.held,
                               self.nchunks)
-        return Stream(data=stream.data, x=(self.est.reshape(self.shape) * np.float64(self.unit)).astype(self.est.dtype),
+        x = np.multiply(self.est, self.unit, dtype=self.est.dtype).reshape(self.shape)
+        return Stream(data=stream.data, x=x,
                       support=self.support.reshape(self.shape).copy(), background=bg,
                       emod=stream.emod, econ=stream.econ, path=list(stream.path))

@@ -11,6 +11,7 @@ import os
 import warnings
 
 import numpy as np
+import scipy.fft as sfft
 
 from .errors import ConfigError
 from .io import cxi_mask, load_array
@@ -215,8 +216,15 @@ def prepare(config, pattern, mask=None, initial_model=None, support=None):
     axes = tuple(range(intensity.ndim))
     shift = tuple(-c for c in center)
     measured = np.roll(~bad, shift, axes)
-    amplitude = np.where(measured, np.sqrt(np.roll(intensity, shift, axes)), 0.0)
-    bins = np.rint(np.roll(radius, shift, axes)).astype(np.int32)
+    counts = _whole_numbers(intensity, bad)
+    # each volume made once and changed in place: preparation never holds many copies
+    amplitude = np.roll(intensity, shift, axes)
+    del intensity
+    np.sqrt(amplitude, out=amplitude)
+    amplitude[~measured] = 0.0
+    radius = np.roll(radius, shift, axes)
+    bins = np.rint(radius, out=radius).astype(np.int32)
+    del radius
     free = free_pixels(measured, config["free_pixels"], config["free_seed"])
     # everything the phasing starts from (scale, start support) comes from the constrained
     # pixels only: the free pixels' data must never reach it
@@ -225,8 +233,8 @@ def prepare(config, pattern, mask=None, initial_model=None, support=None):
     return PreparedData(
         amplitude=amplitude, measured=measured, center=center, radial_bins=bins,
         n_bins=int(bins.max()) + 1, background=bool(config["background"]), fixed_support=fixed,
-        initial_model=_check_model(initial_model, intensity.shape), start_support=start,
-        free=free, counts=bool(np.all(intensity[~bad] == np.rint(intensity[~bad]))),
+        initial_model=_check_model(initial_model, amplitude.shape), start_support=start,
+        free=free, counts=counts,
         scale=_amplitude_scale(amplitude, constrained))
 
 
@@ -251,8 +259,21 @@ def autocorrelation_support(amplitude, measured, threshold=AUTOCORRELATION_THRES
     """Pixels where the (centred) autocorrelation of the measured intensity exceeds
     ``threshold`` of its peak: it contains every translate of the object's support that
     lies at the array centre, so random starts there are loose but not blind (as in Hawk)."""
-    auto = np.abs(np.fft.fftshift(np.fft.ifftn(np.where(measured, amplitude ** 2, 0.0))))
+    auto = _autocorrelation(amplitude, measured)
     return auto > threshold * auto.max()
+
+
+def _autocorrelation(amplitude, measured):
+    """``|IFFT(I)|`` of the measured intensity, centred, float32: a threshold at a few percent
+    of the peak needs no more, and a 256^3 volume then costs 64 MiB, not 256. In units of the
+    peak amplitude, so any data scale stays finite in single precision."""
+    peak = float(np.max(amplitude, where=measured, initial=0.0)) or 1.0
+    power = np.divide(amplitude, peak, dtype=np.float32)
+    power[~measured] = 0.0
+    np.square(power, out=power)
+    auto = np.abs(sfft.ifftn(power))
+    del power
+    return np.fft.fftshift(auto)
 
 
 def loose_support(amplitude, measured, threshold=LOOSE_THRESHOLD, sigma=LOOSE_SIGMA,
@@ -263,8 +284,7 @@ def loose_support(amplitude, measured, threshold=LOOSE_THRESHOLD, sigma=LOOSE_SI
     every difference of two object points; halved in extent about the centre it holds the
     object centred there, and a dilation by ``margin`` pixels errs on the loose side."""
     from scipy import ndimage
-    auto = np.abs(np.fft.fftshift(np.fft.ifftn(np.where(measured, amplitude ** 2, 0.0))))
-    auto = ndimage.gaussian_filter(auto, sigma, mode="wrap")
+    auto = ndimage.gaussian_filter(_autocorrelation(amplitude, measured), sigma, mode="wrap")
     wide = auto > threshold * auto.max()
     half = np.ones(wide.shape, bool)
     index = []
@@ -375,16 +395,15 @@ def _mask_non_finite(intensity):
 def _check_signal(intensity, bad, config):
     """Refuse data with no positive measured intensity: it would phase to a 'perfect' fit of
     nothing (eMod 0). Warn about intensities so far above the rest that they are likely hot."""
-    measured = intensity[~bad]
-    if not np.any(measured > 0):
+    positive = intensity[~bad & (intensity > 0)]
+    if not positive.size:
         steps = "the pattern itself"
         if not _off(config["subtract_percentile"]):
             steps += f", subtract_percentile={config['subtract_percentile']}"
         raise ConfigError(f"no measured pixel has a positive intensity (after {steps} and the "
                           "masks): there is nothing to phase; check the file, the mask "
                           "(1 = bad pixel) and the pre-processing settings")
-    positive = measured[measured > 0]
-    ratio = positive.max() / np.median(positive)
+    ratio = positive.max() / np.median(positive, overwrite_input=True)
     if ratio > HOT_PIXEL_RATIO:
         where = np.unravel_index(np.argmax(np.where(bad, -np.inf, intensity)), intensity.shape)
         warnings.warn(f"the intensity at pixel {tuple(int(i) for i in where)} is {ratio:.3g} times "
@@ -395,8 +414,15 @@ def _check_signal(intensity, bad, config):
 def _amplitude_scale(amplitude, constrained):
     """The RMS amplitude of the constrained pixels (streams stay in the data's units, so
     inputs of one pattern with different masks may differ in it)."""
-    rms = float(np.sqrt(np.mean(amplitude[constrained] ** 2)))
+    total = sum(float(np.sum(np.square(a[m]))) for a, m in zip(amplitude, constrained))
+    count = int(np.count_nonzero(constrained))
+    rms = float(np.sqrt(total / count)) if count else 0.0
     return rms if rms > 0 else 1.0
+
+
+def _whole_numbers(intensity, bad):
+    """Whether every measured intensity is a whole number (photon counts), slab by slab."""
+    return all(bool(np.all(v == np.rint(v))) for v in (i[~b] for i, b in zip(intensity, bad)))
 
 
 def centre_of_symmetry(intensity, bad):

@@ -28,77 +28,158 @@ def centre_of_mass_shift(weights):
     return tuple(shift)
 
 
+#: With ``match``, a repeat joins the merge only if, aligned, it agrees with the best this well
+#: (normalised overlap ``|<o_k, ref>| / (||o_k|| ||ref||)``): on the Hawk ring a different
+#: solution with a free eMod within 2% of the best's (overlap 0.24; true matches 0.99) once
+#: doubled the merged R-factor.
+MIN_AGREEMENT = 0.8
+
 #: Sub-pixel alignment: the cross-correlation is resampled this finely (1/16 pixel) within
 #: one pixel of its integer peak (Guizar-Sicairos et al., Opt. Lett. 33, 156 (2008)).
 UPSAMPLE, WINDOW = 16, 1.0
 
 
+def _unit_modulus(a):
+    """``|a|`` in units of its peak: correlations of moduli then stay finite in single
+    precision whatever the data's units (alignment does not depend on scale)."""
+    modulus = np.abs(a)
+    peak = float(modulus.max()) if modulus.size else 0.0
+    if 0.0 < peak < np.inf:
+        modulus /= peak
+    return modulus
+
+
+def _half_axis(n):
+    """Frequencies and Hermitian weights of the last axis of a real array's rFFT: a sum over
+    the full spectrum is ``Re`` of the weighted sum over the half (the -k of each interior k
+    is its conjugate; the zero and Nyquist planes are their own, counted once)."""
+    k = sfft.rfftfreq(n, 1.0 / n)
+    weight = np.full(k.size, 2.0)
+    weight[0] = 1.0
+    if n % 2 == 0:
+        k[-1], weight[-1] = -k[-1], 1.0     # Nyquist as fftfreq names it: -n/2
+    return k, weight
+
+
 def subpixel_offset(reference_spectrum, moved):
     """The fractional shift (per axis, in [-1, 1] pixels) that best aligns ``moved`` (already
-    aligned to the pixel) to the reference whose modulus has ``reference_spectrum``: the peak
-    of the moduli's cross-correlation, evaluated by a matrix DFT on a grid of 1/UPSAMPLE
-    pixel, never a full upsampled FFT."""
-    cross = reference_spectrum * np.conj(sfft.fftn(np.abs(moved)))
+    aligned to the pixel) to the reference whose :func:`modulus_spectrum` is
+    ``reference_spectrum``: the peak of the moduli's cross-correlation, evaluated by a matrix
+    DFT on a grid of 1/UPSAMPLE pixel, never a full upsampled FFT (and over half spectra)."""
+    corr = sfft.rfftn(_unit_modulus(moved))
+    np.conjugate(corr, out=corr)
+    corr *= reference_spectrum
     steps = np.arange(-WINDOW, WINDOW + 1e-9, 1.0 / UPSAMPLE)
-    corr = cross
-    for axis, n in enumerate(cross.shape):          # contract one axis at a time
-        k = sfft.fftfreq(n, 1.0 / n)
-        kernel = np.exp(2j * np.pi * np.outer(steps, k) / n)        # (steps, n)
+    last = moved.ndim - 1
+    for axis, n in enumerate(moved.shape):          # contract one axis at a time
+        k, weight = _half_axis(n) if axis == last else (sfft.fftfreq(n, 1.0 / n), 1.0)
+        kernel = (weight * np.exp(2j * np.pi * np.outer(steps, k) / n)).astype(corr.dtype)
         corr = np.moveaxis(np.tensordot(kernel, corr, axes=([1], [axis])), 0, axis)
     peak = np.unravel_index(int(np.argmax(corr.real)), corr.shape)
     return tuple(float(steps[i]) for i in peak)
 
 
 def fourier_shift(a, shift):
-    """``a`` translated by a (fractional) ``shift`` on the periodic grid, through its FFT."""
+    """``a`` translated by a (fractional) ``shift`` on the periodic grid, through its FFT
+    (in ``a``'s precision)."""
     spectrum = sfft.fftn(a)
     for axis, (n, d) in enumerate(zip(a.shape, shift)):
         if d:
             view = [1] * a.ndim
             view[axis] = n
-            spectrum *= np.exp(-2j * np.pi * sfft.fftfreq(n) * d).reshape(view)
-    out = sfft.ifftn(spectrum)
+            ramp = np.exp(-2j * np.pi * sfft.fftfreq(n) * d).astype(spectrum.dtype)
+            spectrum *= ramp.reshape(view)
+    out = sfft.ifftn(spectrum, overwrite_x=True)
     return out if np.iscomplexobj(a) else out.real
 
 
-def alignment(reference, obj, subpixel=True):
+def modulus_spectrum(reference):
+    """The rFFT of ``|reference|`` (in units of its peak), what :func:`alignment` compares
+    against: compute it once per reference when aligning many solutions."""
+    return sfft.rfftn(_unit_modulus(reference))
+
+
+def alignment(reference, obj, subpixel=True, reference_spectrum=None):
     """How to align ``obj`` to ``reference``: (use_twin, shift, global phase factor).
 
     Translation from the peak of the FFT cross-correlation of the moduli, refined to 1/16
     pixel (whole pixels once blurred the average of repeats); the twin is used when its
-    correlation peak is higher; the global phase is ``exp(i arg <obj', ref>)``.
+    correlation peak is higher; the global phase is ``exp(i arg <obj', ref>)``. Works in
+    ``obj``'s precision (single-precision solutions: complex64 transforms, half the memory).
     """
-    axes = tuple(range(obj.ndim))
-    ref_spectrum = sfft.fftn(np.abs(reference))
-    best = None
-    for use_twin in (False, True):
-        candidate = twin(obj) if use_twin else obj
-        corr = sfft.ifftn(ref_spectrum * np.conj(sfft.fftn(np.abs(candidate)))).real
-        peak = int(np.argmax(corr))
-        if best is None or corr.flat[peak] > best[0] * (1 + 1e-9):
-            best = (corr.flat[peak], use_twin, np.unravel_index(peak, corr.shape))
-    _, use_twin, shift = best
-    shift = tuple(int(s) for s in shift)
-    moved = np.roll(twin(obj) if use_twin else obj, shift, axes)
+    return aligned(reference, obj, subpixel, reference_spectrum)[1]
+
+
+def aligned(reference, obj, subpixel=True, reference_spectrum=None):
+    """``obj`` aligned to ``reference`` and the :func:`alignment` that did it: (moved,
+    (use_twin, shift, phase)), one pass (applying the alignment again costs an FFT pair)."""
+    if reference_spectrum is None:
+        reference_spectrum = modulus_spectrum(reference)
+    use_twin, shift = _whole_pixel_alignment(obj, reference_spectrum)
+    moved = np.roll(twin(obj) if use_twin else obj, shift, tuple(range(obj.ndim)))
     if subpixel:
-        fraction = subpixel_offset(ref_spectrum, moved)
+        fraction = subpixel_offset(reference_spectrum, moved)
         moved = fourier_shift(moved, fraction)
         shift = tuple(s + f for s, f in zip(shift, fraction))
-    # not np.vdot: BLAS threads busy-wait and steal the core of a neighbouring MPI rank
-    overlap = np.sum(np.conj(moved) * reference)
+    overlap = _overlap(moved, reference)
     phase = overlap / abs(overlap) if abs(overlap) > 0 else 1.0
-    return use_twin, shift, phase
+    if np.iscomplexobj(moved):
+        moved *= np.asarray(phase, dtype=moved.dtype)
+    return moved, (use_twin, shift, phase)
+
+
+def _whole_pixel_alignment(obj, reference_spectrum):
+    """(use_twin, integer shift) from the peaks of the moduli's cross-correlations. The twin
+    needs no transform of its own: ``|twin(obj)|`` is ``|obj|(-r)``, whose spectrum is the
+    conjugate of ``|obj|``'s (a real function's)."""
+    spectrum = modulus_spectrum(obj)
+    best = None
+    for use_twin in (False, True):
+        cross = reference_spectrum * (spectrum if use_twin else np.conj(spectrum))
+        corr = sfft.irfftn(cross, s=obj.shape, overwrite_x=True)
+        del cross
+        peak = int(np.argmax(corr))
+        if best is None or corr.flat[peak] > best[0] * (1 + 1e-6):
+            best = (corr.flat[peak], use_twin, np.unravel_index(peak, corr.shape))
+        del corr
+    return best[1], tuple(int(s) for s in best[2])
+
+
+def _overlap(a, b):
+    """``<a, b>`` in double precision, a slab at a time (no volume-sized product, and no
+    overflow of single-precision products). Not np.vdot: BLAS threads busy-wait and steal
+    the core of a neighbouring MPI rank."""
+    return sum(complex(np.sum(np.conj(sa.astype(np.complex128)) * sb)) for sa, sb in zip(a, b))
+
+
+def agreement(moved, reference):
+    """``|<moved, reference>| / (||moved|| ||reference||)``: 1 for the same object (aligned
+    first: see :func:`aligned`), near 0 for unrelated ones; scale-free."""
+    norms = np.sqrt(abs(_overlap(moved, moved)) * abs(_overlap(reference, reference)))
+    return abs(_overlap(moved, reference)) / norms if norms > 0 else 0.0
 
 
 def apply_alignment(a, use_twin, shift, phase=1.0):
     """Apply an alignment from :func:`alignment` to an array of the object's shape: the whole
-    pixels by a roll, a fractional rest through the FFT."""
+    pixels by a roll, a fractional rest through the FFT (in ``a``'s precision)."""
     whole = tuple(int(np.floor(s)) for s in shift)
     moved = np.roll(twin(a) if use_twin else a, whole, tuple(range(a.ndim)))
     rest = tuple(s - w for s, w in zip(shift, whole))
     if any(abs(r) > 1e-12 for r in rest):
         moved = fourier_shift(moved, rest)
-    return moved * phase if np.iscomplexobj(moved) else moved
+    if np.iscomplexobj(moved):
+        moved *= np.asarray(phase, dtype=moved.dtype)
+    return moved
+
+
+def _phasor(x):
+    """``exp(i arg FFT(x))`` (0 where the transform is 0), in ``x``'s precision."""
+    spectrum = sfft.fftn(x)
+    for plane in spectrum:          # a plane at a time: no volume-sized modulus
+        modulus = np.abs(plane)
+        np.divide(plane, modulus, out=plane, where=modulus > 0)
+        plane[modulus == 0] = 0
+    return spectrum
 
 
 def _mean_curves(curves):
@@ -124,6 +205,7 @@ class MergeAccumulator:
 
     def __init__(self, reference=None, keep_curves=True, phasor_only=False):
         self.reference = reference
+        self._reference_spectrum = None     # FFT(|reference|), made on the first add
         self.keep_curves = keep_curves
         self.phasor_only = phasor_only      # only what the PRTF needs (every repeat's phases)
         self.count = 0
@@ -134,53 +216,88 @@ class MergeAccumulator:
         self.repeat_ids = []
 
     def set_reference(self, obj):
-        self.reference = np.roll(obj, centre_of_mass_shift(np.abs(obj) ** 2),
-                                 tuple(range(obj.ndim))).astype(np.complex128)
+        """Align to ``obj`` centred by its centre of mass (kept in ``obj``'s precision)."""
+        # |obj|^2 in units of its peak: a single-precision object in large data units
+        # would square to inf
+        magnitude = np.abs(obj)
+        magnitude /= magnitude.max() or 1.0
+        self.reference = np.roll(obj, centre_of_mass_shift(np.square(magnitude, out=magnitude)),
+                                 tuple(range(obj.ndim)))
+        self._reference_spectrum = None
 
-    def add(self, stream, repeat_id=None):
-        """Align one stream's estimate to the reference and add it to the sums."""
+    def add(self, stream, repeat_id=None, min_agreement=None):
+        """Align one stream's estimate to the reference and add it to the sums (in the
+        estimate's precision: a single-precision run never makes a complex128 volume).
+        Returns its :func:`agreement` with the reference; below ``min_agreement`` the
+        stream is left out (nothing is added)."""
+        if not self.phasor_only:
+            # first, while no sum is made yet: the model amplitude costs 1.5 volumes
+            model = stream.model_amplitude()
+            final_emod, free = stream.estimate_emod(model=model), stream.free_errors(model)
+            del model
         if self.reference is None:
             self.set_reference(stream.x)
-        use_twin, shift, phase = alignment(self.reference, stream.x)
-        x = apply_alignment(stream.x.astype(np.complex128), use_twin, shift, phase)
-        spectrum = sfft.fftn(x)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            phasor = np.where(np.abs(spectrum) > 0, spectrum / np.abs(spectrum), 0)
+        if self._reference_spectrum is None:
+            self._reference_spectrum = modulus_spectrum(self.reference)
+        x, (use_twin, shift, _) = aligned(self.reference, stream.x,
+                                          reference_spectrum=self._reference_spectrum)
+        agrees = agreement(x, self.reference)
+        if min_agreement is not None and agrees < min_agreement:
+            return agrees
+        self._add_sum("phasor", _phasor(x))
+        self.count += 1
+        self.data = stream.data
         if self.phasor_only:
-            self._add_sum("phasor", phasor)
-            self.count += 1
-            self.data = stream.data
-            return
+            return agrees
         self._add_sum("x", x)
+        del x
         # a support moves by whole pixels: a Fourier shift would ring below 0 and above 1
         nearest = tuple(int(np.rint(v)) for v in shift)
-        self._add_sum("support", apply_alignment(stream.support.astype(np.float64), use_twin, nearest))
-        self._add_sum("phasor", phasor)
+        self._add_sum("support", apply_alignment(stream.support, use_twin, nearest).astype(np.float32))
         self._add_sum("background", stream.background.astype(np.float64))
-        self.count += 1
         self.curves["emod"].append(stream.emod)
         self.curves["econ"].append(stream.econ)
-        self.final_emod.append(stream.estimate_emod())
-        self.free.append(stream.free_errors())
+        self.final_emod.append(final_emod)
+        self.free.append(free)
         self.repeat_ids.append(repeat_id)
         self.path = stream.path
-        self.data = stream.data
+        return agrees
+
+    def finish(self):
+        """Drop the reference and its modulus spectrum (1.5 volumes): nothing more will be added."""
+        self.reference = self._reference_spectrum = None
+        return self
 
     def _add_sum(self, key, value):
-        self.sums[key] = value.copy() if key not in self.sums else self.sums[key] + value
+        """Add ``value`` (a fresh array, taken over as the first sum) to the sum ``key``."""
+        if key not in self.sums:
+            self.sums[key] = value
+        else:
+            self.sums[key] += value
 
-    def mean_stream(self):
-        """The merged stream: averaged estimate, majority support, mean curves."""
+    def means(self, spend=False):
+        """The means of the estimate, the support (the fraction of repeats with each pixel
+        inside) and the background. ``spend``: divide the sums in place and hand them over
+        (no second copy of each volume; nothing may be added after)."""
+        return {key: np.divide(self.sums[key], self.count, out=self.sums[key] if spend else None)
+                for key in ("x", "support", "background")}
+
+    def mean_stream(self, means=None):
+        """The merged stream: averaged estimate, majority support, mean curves (from
+        :meth:`means` unless given)."""
         from .stream import Stream
-        n = self.count
-        return Stream(data=self.data, x=self.sums["x"] / n, support=self.sums["support"] / n >= 0.5,
-                      background=self.sums["background"] / n,
+        m = self.means() if means is None else means
+        return Stream(data=self.data, x=m["x"], support=m["support"] >= 0.5,
+                      background=m["background"],
                       emod=_mean_curves(self.curves["emod"]), econ=_mean_curves(self.curves["econ"]),
                       path=list(self.path))
 
-    def prtf(self):
-        """PRTF in FFT layout: ``|mean_k exp(i arg FFT(o_k))|``, real in [0, 1]."""
-        return np.clip(np.abs(self.sums["phasor"]) / self.count, 0.0, 1.0)
+    def prtf(self, spend=False):
+        """PRTF in FFT layout: ``|mean_k exp(i arg FFT(o_k))|``, real in [0, 1] (``spend``:
+        the phasor sum is dropped once read, nothing may be added after)."""
+        prtf = np.abs(self.sums.pop("phasor") if spend else self.sums["phasor"])
+        prtf /= self.count
+        return np.clip(prtf, 0.0, 1.0, out=prtf)
 
 
 def merge_streams(streams):
@@ -188,8 +305,8 @@ def merge_streams(streams):
     acc = MergeAccumulator()
     for s in streams:
         acc.add(s)
-    merged = acc.mean_stream()
-    merged.x = merged.x.astype(streams[0].x.dtype)
+    merged = acc.finish().mean_stream(acc.means(spend=True))
+    merged.x = merged.x.astype(streams[0].x.dtype, copy=False)
     paths = [" -> ".join(s.path) for s in streams]
     merged.path = ["(" + " | ".join(paths) + ")"]
     return merged

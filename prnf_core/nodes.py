@@ -83,7 +83,8 @@ class pInput(Node):
         self._prepared = None
 
     def load(self):
-        """Read the input files once; the arrays are kept for runs and for model dumps."""
+        """The input arrays: given ones as kept, else read from the files (again after a run
+        prepared them: then they are not kept, see :meth:`prepared`)."""
         if self.arrays is None:
             self.arrays = _data.load_input_arrays(self.params["config_dict"])
         return self.arrays
@@ -103,9 +104,12 @@ class pInput(Node):
 
     def prepared(self):
         if self._prepared is None:
+            from_files = self.arrays is None
             a = self.load()
             self._prepared = _data.prepare(self.params["config_dict"], a["pattern"], a.get("mask"),
                                            a.get("initial_model"), a.get("support"))
+            if from_files:      # read again if a full model dump needs them: a volume's raw
+                self.arrays = None  # pattern would otherwise stay in memory all the run
         return self._prepared
 
     def run(self, fathers, ctx, rng):

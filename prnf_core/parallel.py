@@ -56,9 +56,11 @@ class MPIComm:
         """Element-wise sum over ranks with MPI_Reduce; the sum lands on ``root``."""
         from mpi4py import MPI
         array = np.ascontiguousarray(array)
-        out = np.empty_like(array) if self.rank == root else None
-        self.comm.Reduce(array, out, op=MPI.SUM, root=root)
-        return out
+        if self.rank == root:           # in place: no second volume on the root
+            self.comm.Reduce(MPI.IN_PLACE, array, op=MPI.SUM, root=root)
+            return array
+        self.comm.Reduce(array, None, op=MPI.SUM, root=root)
+        return None
 
     def abort(self, code):
         """End every rank of the job now (mpiexec names the rank that called it)."""

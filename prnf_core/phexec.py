@@ -7,10 +7,11 @@ import numbers
 import traceback
 
 import numpy as np
+import scipy.fft as sfft
 
 from . import graph, modelfile, parallel
 from .errors import ConfigError, NodeError, PRNFError, RankError
-from .merge import MergeAccumulator, edge_shell, radial_profile, resolution_shell
+from .merge import MIN_AGREEMENT, MergeAccumulator, edge_shell, radial_profile, resolution_shell
 from .stream import PRECISIONS, RunContext
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,9 @@ class Runner:
             when the inputs have free pixels (``free_pixels``), else by final eMod.
         match : float, optional
             Of those, merge only the repeats whose ranking error is within this fraction of
-            the best one's (e.g. 0.1): averaging a failed repeat blurs the result.
+            the best one's (e.g. 0.1) and which, aligned, are the best one's solution
+            (agreement >= ``merge.MIN_AGREEMENT``): averaging a failed or a different
+            solution blurs the result.
         checkpoint : str, optional
             HDF5 file keeping every finished repeat (one per rank under MPI). Running the same
             call again after a crash or Ctrl-C resumes: finished repeats are read back, the
@@ -140,7 +143,7 @@ class Runner:
             acc = self._run_streaming(ids, seed)
         else:
             acc = self._run_keep_best(ids, seed, keep, match)
-        acc = self._reduce(acc)
+        acc = self._reduce(acc.finish())
         if self.comm.rank != 0:
             return None
         return result_dict(acc, self, seed=seed, repeat=repeat, keep_best=keep_best)
@@ -197,9 +200,16 @@ class Runner:
         acc.set_reference(reference)
         any_stream = best[0][2]          # every rank ran >= 1 repeat: geometry and path for rank 0
         acc.data, acc.path = any_stream.data, any_stream.path
-        for i in sorted(chosen & set(mine)):
-            acc.add(mine[i], i)
-        acc.phases = self._reduce(phases)
+        # with match, a repeat must also be the same solution as the best: near-equal errors
+        # do not make two solutions one (their average would blur both)
+        least = MIN_AGREEMENT if match is not None else None
+        apart = [(i, acc.add(mine[i], i, least)) for i in sorted(chosen & set(mine))]
+        apart = sorted(p for rank_apart in self.comm.allgather(
+            [(i, float(a)) for i, a in apart if least is not None and a < least]) for p in rank_apart)
+        self.selection["kept"] -= len(apart)
+        self.selection["different"] = {"repeat_ids": [i for i, _ in apart],
+                                       "agreement": [a for _, a in apart], "below": least}
+        acc.phases = self._reduce(phases.finish())
         return acc
 
     def _owner(self, repeat_id, per_rank):
@@ -310,7 +320,7 @@ def _run_node(node, fathers, ctx, rng, repeat_id):
 
 
 def _reference_of(stream):
-    return None if stream is None else stream.x.astype(np.complex128)
+    return None if stream is None else stream.x.copy()
 
 
 def _check_repeat(repeat):
@@ -331,6 +341,12 @@ def merge_note(out):
     if not sel:
         return f"all {out['merged']} repeats"
     within = f", within {sel['match']:.0%} of the best" if sel["match"] is not None else ""
+    different = (sel.get("different") or {}).get("repeat_ids")
+    if different:
+        agreement = ", ".join(f"{a:.2f}" for a in sel["different"]["agreement"])
+        within += (f"; {len(different)} more left out as a different solution: repeat "
+                   f"{', '.join(map(str, different))}, agreement {agreement} < "
+                   f"{sel['different']['below']} with the best")
     return f"best {sel['kept']} of {sel['of']} (ranked by {sel['ranked_by']}{within})"
 
 
@@ -346,21 +362,31 @@ def _keep_count(keep_best, total):
 
 def result_dict(acc, runner, seed, repeat, keep_best):
     """The merged result: the seed's keys plus per-repeat errors, PRTF shells and the model."""
-    mean = acc.mean_stream()
     d = acc.data
     phases = getattr(acc, "phases", acc)        # keep_best: every repeat's phases
-    prtf = d.centred(phases.prtf())
+    count = phases.count
+    # the accumulators are spent here: each sum becomes its mean in place, no copies
+    prtf = d.centred(phases.prtf(spend=True))
+    means = acc.means(spend=True)
+    mean = acc.mean_stream(means)
     # shells beyond the edge of the data (the corners) are not whole shells: left out
     radial = radial_profile(prtf, d.center)[:edge_shell(d.shape, d.center) + 1]
-    background = d.centred(mean.background[d.radial_bins])
-    model_amp = np.sqrt(np.abs(np.fft.fftn(mean.x)) ** 2 + mean.background[d.radial_bins] ** 2)
+    # volumes in the run's precision (single: float32), each made once
+    real = mean.x.real.dtype
+    shell_background = mean.background.astype(real)[d.radial_bins]
+    background = d.centred(shell_background)
+    # hypot: sqrt(|F|^2 + b^2) without squares, which overflow single precision for data in
+    # large units
+    model_amp = np.abs(sfft.fftn(mean.x))
+    np.hypot(model_amp, shell_background, out=model_amp)
+    del shell_background
     curves = acc.curves
     return {
         "sample_ret": mean.x,
-        "support": acc.sums["support"] / acc.count,
+        "support": means["support"],
         "PRTF": prtf,
         "PRTF_radial": radial,
-        "PRTF_repeats": phases.count,
+        "PRTF_repeats": count,
         "resolution_shell": resolution_shell(radial),
         "background": background,
         "eMod": mean.emod,
@@ -374,7 +400,7 @@ def result_dict(acc, runner, seed, repeat, keep_best):
         "repeat_ids": np.array(acc.repeat_ids),
         "stream_path": list(mean.path),
         "diffraction_amp": d.centred(model_amp),
-        "input_amp": d.centred(d.amplitude),
+        "input_amp": d.centred(d.amplitude.astype(real, copy=False)),
         "input_mask": d.centred(~d.measured),
         "center": d.center,
         "model": runner.model_document(skeleton=True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import scipy.fft as sfft
 
 from .data import PreparedData
 
@@ -39,11 +40,16 @@ class Stream:
     path: list = dataclasses.field(default_factory=list)
 
     def model_amplitude(self):
-        """``sqrt(|FFT(x)|^2 + b^2)`` of the estimate in units of ``data.scale``, float64
-        (squares stay finite whatever the data's units), FFT layout."""
+        """``sqrt(|FFT(x)|^2 + b^2)`` of the estimate in units of ``data.scale`` (squares
+        stay finite whatever the data's units), in the estimate's precision, FFT layout."""
         d = self.data
-        x, b = self.x.astype(np.complex128) / d.scale, self.background.astype(np.float64) / d.scale
-        return np.sqrt(np.abs(np.fft.fftn(x)) ** 2 + b[d.radial_bins] ** 2)
+        spectrum = sfft.fftn(np.divide(self.x, d.scale, dtype=self.x.dtype), overwrite_x=True)
+        model = np.abs(spectrum)
+        del spectrum
+        b = (self.background / d.scale).astype(model.dtype)
+        for i in range(model.shape[0]):       # slab by slab: no second volume
+            np.hypot(model[i], b[d.radial_bins[i]], out=model[i])
+        return model
 
     def estimate_emod(self, pixels=None, model=None):
         """eMod of the estimate itself (one FFT) over the constrained pixels (or ``pixels``):
@@ -55,22 +61,27 @@ class Stream:
         d = self.data
         pixels = d.constrained if pixels is None else pixels
         model = self.model_amplitude() if model is None else model
-        a = d.amplitude[pixels] / d.scale
-        total = np.sum(a ** 2)
-        return float(np.sqrt(np.sum((model[pixels] - a) ** 2) / total)) if total > 0 else 0.0
+        total = misfit = 0.0
+        for i in range(model.shape[0]):       # slab by slab: temporaries of one slab only
+            a = d.amplitude[i][pixels[i]] / d.scale
+            total += float(np.sum(a * a))
+            misfit += float(np.sum((model[i][pixels[i]] - a) ** 2))
+        return float(np.sqrt(misfit / total)) if total > 0 else 0.0
 
-    def free_errors(self):
+    def free_errors(self, model=None):
         """(free eMod, free Poisson deviance per pixel) on the free pixels, the misfit on data
-        the phasing never saw (NaN without free pixels; the deviance only for counts)."""
+        the phasing never saw (NaN without free pixels; the deviance only for counts);
+        ``model``: the :meth:`model_amplitude` when already made."""
         d = self.data
         if d.free is None or not d.free.any():
             return float("nan"), float("nan")
-        model = self.model_amplitude()
+        model = self.model_amplitude() if model is None else model
         emod = self.estimate_emod(d.free, model)
         if not d.counts:
             return emod, float("nan")
         counts = (d.amplitude[d.free] ** 2).round()
-        expected = np.maximum((model[d.free] * d.scale) ** 2, 1e-12)
+        # in double precision: single-precision squares overflow for data in large units
+        expected = np.maximum((model[d.free].astype(np.float64) * d.scale) ** 2, 1e-12)
         with np.errstate(divide="ignore", invalid="ignore"):
             log_term = np.where(counts > 0, counts * np.log(counts / expected), 0.0)
         return emod, float(np.mean(2 * (expected - counts + log_term)))
