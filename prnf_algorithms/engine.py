@@ -65,7 +65,7 @@ def overrides(node, method):
 
 
 def workspace(data, rdtype, split):
-    cache = data.__dict__.setdefault("_workspaces", {})
+    cache = data.caches
     key = np.dtype(rdtype).str
     if key not in cache:
         cache[key] = _Workspace(data, rdtype, split)
@@ -418,7 +418,8 @@ class _Loop:
         rows = self.rows_of
         kernels.hold_estimate(rows(self.x), rows(self.state), rows(self.est), self.held,
                               self.nchunks)
-        x = np.multiply(self.est, self.unit, dtype=self.est.dtype).reshape(self.shape)
-        return Stream(data=stream.data, x=x,
+        # the loop ends here: its estimate becomes the stream's, in place (no second volume)
+        self.est *= self.unit
+        return Stream(data=stream.data, x=self.est.reshape(self.shape),
                       support=self.support.reshape(self.shape).copy(), background=bg,
                       emod=stream.emod, econ=stream.econ, path=list(stream.path))

@@ -156,12 +156,22 @@ class Runner:
 
     def _run_streaming(self, ids, seed):
         acc = MergeAccumulator()
-        first = self._guarded(lambda: self.run_once(ids[0], seed))
+        first = self._guarded(lambda: self._phase(ids[0], ids, seed))
         acc.set_reference(self.comm.bcast(_reference_of(first) if self.comm.rank == 0 else None))
         acc.add(first, ids[0])
         del first
-        self._guarded(lambda: [acc.add(self.run_once(i, seed), i) for i in ids[1:]])
+        self._guarded(lambda: [acc.add(self._phase(i, ids, seed), i) for i in ids[1:]])
         return acc
+
+    def _phase(self, repeat_id, ids, seed):
+        """:meth:`run_once`; after the last of ``ids``, the data's caches are dropped: the
+        merge and the result need the memory, the algorithms are done."""
+        stream = self.run_once(repeat_id, seed)
+        if repeat_id == ids[-1]:
+            for node in self.inputs:
+                if hasattr(node, "prepared"):
+                    node.prepared().caches.clear()
+        return stream
 
     def _run_keep_best(self, ids, seed, keep, match):
         best = []   # heap of (-ranking error, id, stream): the `keep` best of this rank
@@ -169,11 +179,11 @@ class Runner:
         # the PRTF measures how independent repeats agree: over all of them, not the chosen
         # few (which may all be one solution: a flat 1.0)
         phases = MergeAccumulator(keep_curves=False, phasor_only=True)
-        first = self._guarded(lambda: self.run_once(ids[0], seed))
+        first = self._guarded(lambda: self._phase(ids[0], ids, seed))
         phases.set_reference(self.comm.bcast(_reference_of(first) if self.comm.rank == 0 else None))
         def work():
             for i in ids:
-                stream = first if i == ids[0] else self.run_once(i, seed)
+                stream = first if i == ids[0] else self._phase(i, ids, seed)
                 phases.add(stream, i)
                 ranked_by.append("free eMod" if stream.data.free is not None else "final eMod")
                 error = stream.ranking_error()

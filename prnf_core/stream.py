@@ -79,7 +79,7 @@ class Stream:
         emod = self.estimate_emod(d.free, model)
         if not d.counts:
             return emod, float("nan")
-        counts = (d.amplitude[d.free] ** 2).round()
+        counts = np.square(d.amplitude[d.free], dtype=np.float64).round()
         # in double precision: single-precision squares overflow for data in large units
         expected = np.maximum((model[d.free].astype(np.float64) * d.scale) ** 2, 1e-12)
         with np.errstate(divide="ignore", invalid="ignore"):
