@@ -7,8 +7,10 @@ process):
   grow with the number of repeats);
 - ``mpi``: 128^3 under ``mpiexec -n 2``, 2 and 64 repeats per rank, peak of rank 0 (must
   not grow with repeats);
-- ``big`` (only with --big): 512^3, 3 iterations, merge and save (target: peak <= 8 GiB),
-  with ms/iteration beside the FFT pair floor at that size.
+- ``big`` (only with --big): 512^3, 3 iterations, merge and save (target: peak <= 8 GiB);
+  then, in another process, ms per steady-state HIO iteration (nodes of 2 and 4 iterations,
+  alternating, the set-up cancelling out, as bench_iteration.py) beside the FFT pair floor
+  at that size, both with every core.
 Each process prints its own peak after loading, after the run and after the save, so the
 stage that sets the peak shows.
 
@@ -55,6 +57,22 @@ def worker(args):
         print(f"RESULT loaded {loaded:.2f} ran {ran:.2f} saved {peak_gib():.2f} GiB; "
               f"run {run_s:.1f} s ({run_s / args.repeat / args.iterations * 1e3:.0f} ms per "
               f"iteration with merge), total {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def time_iterations(args):
+    """ms per steady-state HIO iteration at the pattern's size (in its own process, so
+    that the memory figures above are the run's alone)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_iteration import best_of, per_iteration, timed_nodes
+    from prnf_core import RunContext, phmodel
+    from prnf_core.parallel import available_cores
+    inp = phmodel.pInput({"pattern_path": args.pattern, "mask_path": args.mask,
+                          "background": True})
+    size = int(np.load(args.size_file))
+    ctx = RunContext(precision="single", threads=available_cores())
+    stream = inp.run([], ctx, np.random.default_rng(1))
+    fns = timed_nodes({"HIO": lambda n: phmodel.HIO(n, size, 0.9)}, stream, ctx, 2)
+    print(f"RESULT {per_iteration(best_of(fns, 2, 1), 'HIO', 2):.0f}", flush=True)
 
 
 def measure(cmd):
@@ -110,13 +128,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--cases", default="full,keep,mpi")
     p.add_argument("--big", action="store_true", help="also 512^3 (minutes, about 8 GiB)")
-    for name in ("--worker", "--mpi"):
+    for name in ("--worker", "--mpi", "--time"):
         p.add_argument(name, action="store_true", help=argparse.SUPPRESS)
     for name in ("--folder", "--pattern", "--mask", "--size-file", "--keep-best"):
         p.add_argument(name, help=argparse.SUPPRESS)
     p.add_argument("--iterations", type=int, help=argparse.SUPPRESS)
     p.add_argument("--repeat", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.worker and args.time:
+        return time_iterations(args)
     if args.worker:
         args.keep_best = int(args.keep_best) if args.keep_best else None
         return worker(args)
@@ -144,7 +164,10 @@ def main():
             files = pattern_files(folder, shape)
             peak, line = measure(worker_cmd(files, folder, 3, 1))
             print(f"512^3, HIO 3, 1 repeat, merge + save: peak {peak:.2f} GiB (target <= 8)"
-                  f"\n    {line}\n    FFT pair floor at 512^3: {floor_ms(shape):.0f} ms", flush=True)
+                  f"\n    {line}", flush=True)
+            _, ms = measure(worker_cmd(files, folder, 0, 0) + ["--time"])
+            print(f"    HIO at 512^3: {ms} ms per iteration; FFT pair floor: "
+                  f"{floor_ms(shape):.0f} ms", flush=True)
 
 
 if __name__ == "__main__":
