@@ -80,3 +80,13 @@ def test_the_free_metric_ranks_repeats_at_least_as_well_as_the_emod():
         chosen["free"].append(error[np.argmin(free)])
         chosen["final"].append(error[np.argmin(final)])
     assert np.mean(chosen["free"]) <= np.mean(chosen["final"]) + 0.02, chosen
+
+
+def test_the_summary_names_the_repeats_left_out_as_different():
+    from prnf_core.phexec import merge_note
+    out = {"merged": 3, "selection": {"kept": 3, "of": 8, "ranked_by": "free eMod", "match": 0.1,
+                                      "different": {"repeat_ids": [5], "agreement": [0.239],
+                                                    "below": MIN_AGREEMENT}}}
+    assert merge_note(out) == ("best 3 of 8 (ranked by free eMod, within 10% of the best; 1 more "
+                               "left out as a different solution: repeat 5, agreement 0.24 < 0.8 "
+                               "with the best)")
