@@ -231,7 +231,7 @@ def prepare(config, pattern, mask=None, initial_model=None, support=None):
     amplitude[~measured] = 0.0
     amplitude = amplitude.astype(kept, copy=False)
     radius = np.roll(radius, shift, axes)
-    # shells as narrow as they fit (uint16 up to 65535 shells)
+    # shells as narrow as they fit (uint8 up to 256 shells, then uint16)
     bins = np.rint(radius, out=radius).astype(np.min_scalar_type(max(int(radius.max()), 255)))
     del radius
     free = free_pixels(measured, config["free_pixels"], config["free_seed"])

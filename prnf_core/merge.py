@@ -205,7 +205,7 @@ class MergeAccumulator:
 
     def __init__(self, reference=None, keep_curves=True, phasor_only=False):
         self.reference = reference
-        self._reference_spectrum = None     # FFT(|reference|), made on the first add
+        self._reference_spectrum = None     # modulus_spectrum(reference), made on the first add
         self.keep_curves = keep_curves
         self.phasor_only = phasor_only      # only what the PRTF needs (every repeat's phases)
         self.count = 0
