@@ -219,10 +219,9 @@ class MergeAccumulator:
         """Align to ``obj`` centred by its centre of mass (kept in ``obj``'s precision)."""
         # |obj|^2 in units of its peak: a single-precision object in large data units
         # would square to inf
-        magnitude = np.abs(obj)
-        magnitude /= magnitude.max() or 1.0
-        self.reference = np.roll(obj, centre_of_mass_shift(np.square(magnitude, out=magnitude)),
-                                 tuple(range(obj.ndim)))
+        density = _unit_modulus(obj)
+        np.square(density, out=density)
+        self.reference = np.roll(obj, centre_of_mass_shift(density), tuple(range(obj.ndim)))
         self._reference_spectrum = None
 
     def add(self, stream, repeat_id=None, min_agreement=None):

@@ -168,9 +168,8 @@ class Runner:
         merge and the result need the memory, the algorithms are done."""
         stream = self.run_once(repeat_id, seed)
         if repeat_id == ids[-1]:
-            for node in self.inputs:
-                if hasattr(node, "prepared"):
-                    node.prepared().caches.clear()
+            for node in self.inputs:        # every input is a pInput (graph.collect)
+                node.prepared().caches.clear()
         return stream
 
     def _run_keep_best(self, ids, seed, keep, match):
@@ -213,9 +212,10 @@ class Runner:
         # with match, a repeat must also be the same solution as the best: near-equal errors
         # do not make two solutions one (their average would blur both)
         least = MIN_AGREEMENT if match is not None else None
-        apart = [(i, acc.add(mine[i], i, least)) for i in sorted(chosen & set(mine))]
+        agreements = [(i, acc.add(mine[i], i, least)) for i in sorted(chosen & set(mine))]
         apart = sorted(p for rank_apart in self.comm.allgather(
-            [(i, float(a)) for i, a in apart if least is not None and a < least]) for p in rank_apart)
+            [(i, float(a)) for i, a in agreements if least is not None and a < least])
+                       for p in rank_apart)
         self.selection["kept"] -= len(apart)
         self.selection["different"] = {"repeat_ids": [i for i, _ in apart],
                                        "agreement": [a for _, a in apart], "below": least}
