@@ -1,6 +1,9 @@
 """Plugin discovery: built-ins through their real entry point, fake in-test plugins."""
 import importlib.metadata
 import inspect
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -193,3 +196,16 @@ def test_declared_parameters_drive_checks_signature_and_storage():
                                 ((5, 10, 0.5, 1.5), {}, "steps=1.5: give an integer >= 1")]:
         with pytest.raises(ConfigError, match=words):
             Declared(*args, **kwargs)
+
+
+def test_the_installed_package_loads_its_algorithms(tmp_path):
+    # the wheel once left out prnf_algorithms.kernels: the tests, run from the source tree,
+    # passed, while `prnf demo` on a fresh install found no algorithm at all. Run from an
+    # empty folder, without PYTHONPATH, this imports what pip installed.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = ("from prnf_core.plugins import get_registry; "
+            "print(' '.join(sorted(get_registry().names())))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "failed to import" not in proc.stderr, proc.stderr
+    assert {"ERA", "HIO", "DM", "RAAR", "HPR"} <= set(proc.stdout.split())
