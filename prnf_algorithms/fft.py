@@ -7,6 +7,13 @@ wisdom are shared): an n-d FFT is the (n-1)-d FFT of every slab ``x[i]`` followe
 FFT along axis 0, and the iteration does its own work on a slab or a block of columns while
 it is still in cache (see ``kernels.py``).
 
+Reproducibility: a fixed seed gives the same result, to the bit, in any process on one machine
+that uses the same plans, thread count and precision. Plans come from the wisdom file when it
+holds one for the shape (``PRNF_CACHE_DIR``), else are planned afresh: a PATIENT plan is chosen by
+timing, and different FFT algorithms round float32 differently; iterative phasing amplifies the
+last bits, so a stagnating repeat may end in another state. Between machines the CPU's SIMD
+codelets and Numba's vectorisation differ too: compare results there within their spread.
+
 Forward is unnormalised and the inverse is *not* scaled by 1/N here: the algorithms fold
 that scale into the update kernel, saving a pass over the array.
 """
