@@ -34,6 +34,9 @@ OPTIONS = (
     Param("sigma_end", None, low=0.0, high=1e6, doc="final smoothing of threshold shrinkwrap"),
     Param("support_every", None, "int", low=1, doc="iterations between threshold updates"),
     Param("support_rule", None, "text", doc="a support rule by name (prnf plugins lists them)"),
+    Param("support_floor", None, low=0.0, high=1.0, low_open=True,
+          doc="threshold shrinkwrap: keep at least this fraction of the support the node "
+              "started with (the threshold retunes and says so); None: no such guard"),
 )
 
 from . import _threads, fft, kernels, rules, shrinkwrap, support

@@ -78,7 +78,11 @@ class ByThreshold(SupportRule):
         v = node.values
         self.rule = shrinkwrap.ThresholdRule(node.name, v["support_threshold"], v["support_sigma"],
                                              v["sigma_end"], v["support_every"] or DEFAULT_EVERY,
-                                             eligible, threads, key=node.id)
+                                             eligible, threads, key=node.id,
+                                             floor=v["support_floor"])
+
+    def begin(self, view):
+        self.rule.begin(int(np.count_nonzero(view.support)))
 
     def updates(self, view):
         return self.rule.updates(view.iteration)

@@ -118,3 +118,33 @@ def test_sigma_end_zero_is_kept(tmp_path):
     runner.dump_model(tmp_path / "m.json", skeleton=True)
     loaded = Runner(loadfile=tmp_path / "m.json")
     assert next(n for n in loaded.order if n.kind == "algorithm").params["sigma_end"] == 0.0
+
+
+def test_support_floor_is_relative_to_the_incoming_support(caplog):
+    # the array guard (1e-4 of the eligible pixels) fires only after a sparse object has
+    # collapsed; support_floor bounds the shrink relative to the support the node began with
+    score = np.zeros((64, 64), np.float32)
+    score[30:34, 30:34] = 4.0                        # one bright spot of 16 pixels
+    support = np.zeros((64, 64), bool)
+    support[16:48, 16:48] = True                     # 1,024 pixels entering the node
+    free = shrinkwrap.ThresholdRule("HIO", 0.5, 0.0, None, 10, 64 * 64, key="f1")
+    free.begin(int(support.sum()))
+    assert free.rescore(score.copy(), support.copy(), 0.0) == 16
+    floored = shrinkwrap.ThresholdRule("HIO", 0.5, 0.0, None, 10, 64 * 64, key="f2", floor=0.5)
+    floored.begin(int(support.sum()))
+    with caplog.at_level(logging.WARNING, logger="prnf.shrinkwrap"):
+        assert floored.rescore(score.copy(), support.copy(), 0.0) == 512
+    assert "support_floor 0.5 of the support the node started with" in caplog.text
+
+
+def test_a_node_with_support_floor_never_shrinks_below_it():
+    intensity, mask, obj = simulate_pattern((64, 64), 6, photons=1e7, beamstop=1, gap=0, seed=3)
+    inp = phmodel.pInput({"pattern_path": "x.npy", "start_support": "loose"},
+                         arrays={"pattern": intensity, "mask": mask})
+    node = phmodel.HIO(60, None, 0.9, support_threshold=0.9, support_every=5,
+                       support_floor=0.6).after(inp)
+    out = Runner([inp], phmodel.pOutput().after(node)).run(1, seed=2)
+    kept = int(np.count_nonzero(out["support"]))
+    loose = int(np.count_nonzero(loose_support(np.sqrt(np.fft.ifftshift(intensity)),
+                                               np.fft.ifftshift(mask == 0))))
+    assert kept >= int(0.6 * loose) - 1
