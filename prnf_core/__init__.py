@@ -7,7 +7,7 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from .errors import (ConfigError, DataFileError, GraphError, ModelFileError, NodeError,
-                     PluginError, PRNFError, RankError)
+                     PluginError, PRNFError, RankError, ResourceError)
 from .hookspecs import hookimpl
 
 try:
@@ -27,7 +27,7 @@ _LAZY = {
 
 __all__ = [
     "__version__", "hookimpl", "PRNFError", "ConfigError", "DataFileError", "GraphError",
-    "ModelFileError", "NodeError", "PluginError", "RankError", *_LAZY,
+    "ModelFileError", "NodeError", "PluginError", "RankError", "ResourceError", *_LAZY,
 ]
 
 

@@ -43,16 +43,28 @@ def data_fingerprint(inputs):
     return digest.hexdigest()
 
 
+def rank_path(path, rank, size):
+    """The file of one rank: ``run.h5`` alone, ``run.rank1.h5`` in a job of several ranks."""
+    path = os.fspath(path)
+    if size <= 1:
+        return path
+    stem, ext = os.path.splitext(path)
+    return f"{stem}.rank{rank}{ext or '.h5'}"
+
+
+def files_written(path, size):
+    """Every file a checkpoint of a job of ``size`` ranks writes (each rank's and its lock)."""
+    files = [rank_path(path, rank, size) for rank in range(size)]
+    return files + [f + ".lock" for f in files]
+
+
 class Checkpoint:
     """Finished repeats of one rank, by repeat index, guarded by a lock file of our own
     (``<checkpoint>.lock`` with the owner's host and pid: HDF5's file locking is often off
     on cluster file systems, and two writers corrupt the file)."""
 
     def __init__(self, path, rank, size, fingerprint_, data_fingerprint_=None):
-        path = os.fspath(path)
-        if size > 1:
-            stem, ext = os.path.splitext(path)
-            path = f"{stem}.rank{rank}{ext or '.h5'}"
+        path = rank_path(path, rank, size)
         self.path, self.fingerprint, self.data = path, fingerprint_, data_fingerprint_
         self.lock = FileLock(path + ".lock", f"checkpoint '{path}'")
         self.lock.acquire()

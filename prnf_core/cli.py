@@ -284,6 +284,30 @@ def _check_outputs(args):
             check_writable(value, f"--{option}")
 
 
+def _check_collisions(args, inputs=(), outputs=()):
+    """No output may replace an input or another output (same path, or one file through a
+    link): checked before any work, on rank 0 (its error stops every rank)."""
+    from .checkpoint import files_written
+    from .fileutil import check_distinct
+    if _world().rank != 0:
+        return
+    named = [(f"--{option.replace('_', '-')}", getattr(args, option, None))
+             for option in ("out", "plot", "dump_model")]
+    if getattr(args, "checkpoint", None):
+        named += [("--checkpoint", path) for path in files_written(args.checkpoint, _world().size)]
+    check_distinct(named + list(outputs), inputs)
+
+
+def _input_files(nodes):
+    """(what, file) of every file the input nodes read."""
+    from .io import file_part
+    for node in nodes:
+        config = node.params["config_dict"]
+        for key in ("pattern_path", "mask_path", "initial_model", "support_path"):
+            if isinstance(config.get(key), str):
+                yield f"{key} of input {node.id}", file_part(config[key])
+
+
 def _finish(runner, out, args):
     """Write the result (rank 0 only) and print a short summary. Ctrl-C and SIGTERM wait
     until the files are complete; a result that cannot be written is kept elsewhere."""
@@ -336,6 +360,7 @@ def cmd_run(args):
     runner = _runner(args, loadfile=args.model)
     if args.data:
         runner.reload(_datasets(args.data, runner.inputs))
+    _check_collisions(args, [("model file", args.model), *_input_files(runner.inputs)])
     out = runner.run(repeat=args.repeat, seed=args.seed, keep_best=args.keep_best,
                      checkpoint=args.checkpoint)
     _finish(runner, out, args)
@@ -378,6 +403,9 @@ def cmd_phase(args):
     if args.dump_model:
         from .fileutil import check_writable
         check_writable(args.dump_model, "--dump-model")
+    from .io import file_part
+    _check_collisions(args, [("pattern", file_part(args.pattern)), ("--mask", args.mask),
+                             ("--support", args.support)])
     recipe = get_registry().recipe(args.recipe)
     options = recipe.run_options
     for key in ("repeat", "keep_best", "match"):
@@ -395,6 +423,9 @@ def cmd_phase(args):
 def cmd_demo(args):
     from . import demo
     _check_outputs(args)
+    folder = os.path.dirname(os.path.abspath(args.out))
+    _check_collisions(args, outputs=[("the demo's pattern", os.path.join(folder, demo.PATTERN)),
+                                     ("the demo's mask", os.path.join(folder, demo.MASK))])
     runner, truth = demo.build(workdir=os.path.dirname(os.path.abspath(args.out)),
                                make_runner=lambda inputs, output: _runner(args, inputnodes=inputs,
                                                                           outputnode=output))
@@ -445,6 +476,13 @@ def cmd_simulate(args):
         shape = tuple(int(v) for v in args.shape.split(","))
     except ValueError:
         raise SystemExit(f"prnf simulate: --shape {args.shape!r}: give integers like 96,96") from None
+    _check_simulation(shape, args)
+    from .fileutil import check_distinct, check_writable
+    named = [("--out", args.out), ("--mask", args.mask), ("--truth", args.truth)]
+    check_distinct(named)
+    for what, path in named:
+        if path:
+            check_writable(path, what)
     targets = [path for path in (args.out, args.mask, args.truth) if path]
     existing = [path for path in targets if os.path.exists(path)]
     if existing and not args.force:       # default names once replaced a user's own data
@@ -457,6 +495,23 @@ def cmd_simulate(args):
         np.save(args.truth, obj)
     print(f"wrote {args.out} and {args.mask} (shape {shape}, 1 = masked); "
           f"the object covers {int((obj > 0).sum())} pixels")
+
+
+def _check_simulation(shape, args):
+    """Refuse values that would fail deep inside NumPy (or fill the memory) with a traceback."""
+    if not 2 <= len(shape) <= 3 or min(shape) < 4:
+        raise PRNFError(f"--shape {args.shape!r}: give 2 or 3 sizes of at least 4 pixels, "
+                        "e.g. 96,96 or 64,64,64")
+    if not (np.isfinite(args.radius) and 0 < args.radius <= min(shape) / 2):
+        raise PRNFError(f"--radius {args.radius:g}: give an object radius in pixels in "
+                        f"(0, {min(shape) / 2:g}] (half the smallest axis)")
+    if not (np.isfinite(args.photons) and args.photons >= 0):
+        raise PRNFError(f"--photons {args.photons:g}: give a total photon count >= 0 (0: no noise)")
+    if args.seed < 0:
+        raise PRNFError(f"--seed {args.seed}: give an integer >= 0")
+    from .memory import SIMULATION_BYTES_PER_PIXEL, check_fits
+    check_fits(int(np.prod(shape, dtype=np.float64)) * SIMULATION_BYTES_PER_PIXEL,
+               f"simulating a pattern of shape {shape}", "give a smaller --shape")
 
 
 def cmd_project(args):

@@ -9,6 +9,7 @@ from .nodes import pInput, pMerge, pOutput
 from .simulate import simulate_pattern
 
 SHAPE, RADIUS, PHOTONS = (96, 96), 8, 1e7
+PATTERN, MASK = "demo_pattern.npy", "demo_mask.npy"      # written beside the result
 
 
 def build(workdir, make_runner):
@@ -20,8 +21,8 @@ def build(workdir, make_runner):
     from . import phmodel
     intensity, mask, truth = simulate_pattern(SHAPE, RADIUS, PHOTONS, beamstop=3, gap=1, seed=7)
     os.makedirs(workdir, exist_ok=True)
-    pattern_path = os.path.join(workdir, "demo_pattern.npy")
-    mask_path = os.path.join(workdir, "demo_mask.npy")
+    pattern_path = os.path.join(workdir, PATTERN)
+    mask_path = os.path.join(workdir, MASK)
     np.save(pattern_path, intensity)
     np.save(mask_path, mask)
     support_size = int(1.2 * np.count_nonzero(truth))

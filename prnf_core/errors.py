@@ -31,3 +31,7 @@ class NodeError(PRNFError, RuntimeError):
 
 class RankError(PRNFError, RuntimeError):
     """One or more MPI ranks failed; the message names the ranks and their errors."""
+
+
+class ResourceError(PRNFError, MemoryError):
+    """A run cannot fit in the memory available; refused before the allocation."""

@@ -47,6 +47,17 @@ def atomic_write(path, content: bytes):
             os.fsync(f.fileno())
 
 
+def save_npy(path, array):
+    """``np.save`` through a temporary file and a rename: a full disk never leaves a
+    half-written array where the whole one was."""
+    import numpy as np
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+            f.flush()
+            os.fsync(f.fileno())
+
+
 def check_writable(path, what):
     """Refuse, before any work, an output ``path`` that cannot be written: a folder, a path
     under a file, a folder without write permission. Missing folders are created."""
@@ -62,6 +73,35 @@ def check_writable(path, what):
     except OSError as exc:
         raise ConfigError(f"{what} '{path}' cannot be written ({exc.strerror or exc}); "
                           "give a path in a folder you can write to") from None
+
+
+def same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file: the same inode when both exist (hard
+    links, symbolic links, ``./x`` and ``x``), else the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:                # one of them does not exist (yet)
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_distinct(outputs, inputs=()):
+    """Refuse, before any work, an output that would replace an input or another output.
+
+    ``outputs`` and ``inputs`` are ``(what, path)`` pairs (``what``: the option, e.g.
+    "--out"); empty paths are skipped. Writing a result over its own pattern once replaced the
+    data without a word (exit 0)."""
+    outputs = [(what, os.fspath(path)) for what, path in outputs if path]
+    inputs = [(what, os.fspath(path)) for what, path in inputs if path]
+    for k, (what, path) in enumerate(outputs):
+        for other_what, other in inputs:
+            if same_file(path, other):
+                raise ConfigError(f"{what} '{path}' is the same file as the {other_what} "
+                                  f"'{other}': writing it would destroy that input; give "
+                                  f"{what} another path")
+        for other_what, other in outputs[:k]:
+            if same_file(path, other):
+                raise ConfigError(f"{what} '{path}' and {other_what} '{other}' are the same "
+                                  "file: one would overwrite the other; give them different paths")
 
 
 def rescue_path(path):

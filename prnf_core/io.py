@@ -14,6 +14,13 @@ CXI_DATA, CXI_MASK = "entry_1/data_1/data", "entry_1/data_1/mask"
 _WITH_DATASET = re.compile(r"^(.*\.(?:h5|hdf5|cxi|mat)):(/?[^:]+)$", re.IGNORECASE)
 
 
+def file_part(path):
+    """The file of a path that may name a dataset inside it (``data.h5:/entry/data``)."""
+    path = os.fspath(path)
+    named = _WITH_DATASET.match(path)
+    return named.group(1) if named else path
+
+
 def load_array(path, shape=None, dataset=None, dtype="<f8"):
     """Read one array from a file, chosen by its suffix.
 
@@ -35,9 +42,7 @@ def load_array(path, shape=None, dataset=None, dtype="<f8"):
     named = _WITH_DATASET.match(path)
     if dataset is None and named:
         path, dataset = named.group(1), named.group(2)
-    if not os.path.isfile(path):
-        raise DataFileError(f"file not found: '{path}'; give an existing path to a pattern, "
-                            f"mask or model file ({', '.join(SUFFIXES)})")
+    _check_regular_file(path)
     suffix = os.path.splitext(path)[1].lower()
     reader = _READERS.get(suffix)
     if reader is None:
@@ -55,6 +60,13 @@ def _read_npy(path, **_):
     with open(path, "rb") as f:
         if f.read(6) != b"\x93NUMPY":
             raise DataFileError(f"cannot read '{path}': it is not an .npy file (no NumPy header)")
+    header = _npy_header(path)
+    if header is not None:        # the array and the float64 copy preparation makes of it
+        from .memory import check_fits
+        shape, dtype = header
+        pixels = int(np.prod(shape, dtype=np.float64))
+        check_fits(pixels * (dtype.itemsize + 8), f"reading '{path}' (shape {shape}, {dtype})",
+                   "phase a cropped or binned pattern, or use a machine with more memory")
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -62,6 +74,61 @@ def _read_npy(path, **_):
             raise DataFileError(f"'{path}' holds Python objects and would need pickle, which "
                                 "PRNF never loads; save a plain numeric array with np.save") from exc
         raise
+
+
+def _check_regular_file(path):
+    """A missing path, a folder and a FIFO or device each get their own words (a FIFO would
+    block the read forever)."""
+    import stat
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataFileError(f"file not found: '{path}'; give an existing path to a pattern, "
+                            f"mask or model file ({', '.join(SUFFIXES)})") from None
+    except OSError as exc:
+        raise DataFileError(f"cannot read '{path}': {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise DataFileError(f"'{path}' is a folder, not a file; give the path of the pattern, "
+                            "mask or model file inside it")
+    if not stat.S_ISREG(mode):
+        raise DataFileError(f"'{path}' is not a regular file (a FIFO, socket or device); "
+                            "save the data to a file and give that path")
+
+
+def _npy_header(path):
+    """(shape, dtype) from an .npy file's header without reading its data, or None."""
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError):      # objects (refused below) or a damaged header
+        return None
+    shape, dtype = array.shape, array.dtype
+    del array
+    return shape, dtype
+
+
+def array_shape(path, shape=None):
+    """The shape of the array ``load_array(path)`` would read, from the file's header
+    (nothing read), or None where the format does not tell it cheaply or the file is bad."""
+    path = os.fspath(path)
+    named = _WITH_DATASET.match(path)
+    dataset = named.group(2) if named else None
+    path = named.group(1) if named else path
+    suffix = os.path.splitext(path)[1].lower()
+    try:
+        if suffix == ".npy":
+            header = _npy_header(path)
+            return None if header is None else tuple(header[0])
+        if suffix == ".bin":
+            return None if shape is None else tuple(shape)
+        if suffix in (".h5", ".hdf5", ".cxi"):
+            import h5py
+            with h5py.File(path, "r") as f:
+                dataset = dataset or (CXI_DATA if suffix == ".cxi" else None)
+                item = f.get(dataset) if dataset else None
+                return tuple(item.shape) if isinstance(item, h5py.Dataset) else None
+    except Exception:          # reading the file later says what is wrong with it
+        return None
+    return None
 
 
 def _read_bin(path, shape=None, dtype="<f8", **_):

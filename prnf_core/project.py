@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 from .errors import ConfigError, PluginError
-from .fileutil import atomic_write, cache_dir
+from .fileutil import atomic_write, cache_dir, save_npy
 from .parallel import mpiexec_path
 
 #: (section, key) -> (default 2D, default 3D, meaning).
@@ -146,8 +146,8 @@ class Project:
         os.makedirs(os.path.join(self.folder, "input"), exist_ok=True)
         pattern_path = os.path.join(self.folder, "input", "pattern.npy")
         mask_path = os.path.join(self.folder, "input", "mask.npy")
-        np.save(pattern_path, pattern)
-        np.save(mask_path, mask.astype(np.uint8))
+        save_npy(pattern_path, pattern)         # atomic: a full disk keeps the old file
+        save_npy(mask_path, mask.astype(np.uint8))
         outer, outer_outer = s["input|outer_mask"], s["input|outer_outer_mask"]
         if outer == "auto":
             outer = min(pattern.shape) // 2
@@ -361,6 +361,7 @@ class Workflow:
                               name or f"phase{self.dims}d_project_{_next_free(path or os.getcwd(), self.dims)}")
         if os.path.exists(os.path.join(folder, "config.ini")):
             raise ConfigError(f"a project already exists at '{folder}'; use_project() it or pick another name")
+        _check_data_outside(folder, data_path, mask_path)
         os.makedirs(folder, exist_ok=True)
         project = Project(folder, self.dims)
         parser = project.defaults()
@@ -398,6 +399,23 @@ class Workflow:
                 raise ConfigError("no current project: call new_project(...) or use_project(path)")
             self.use_project(folder)
         return self.current
+
+
+#: Files a project writes in its folder (the data must be none of them).
+PROJECT_FILES = ("config.ini", "model.json", "result.h5", "result.png", "checkpoint.h5",
+                 "run.log", "job.slurm", os.path.join("input", "pattern.npy"),
+                 os.path.join("input", "mask.npy"))
+
+
+def _check_data_outside(folder, data_path, mask_path):
+    """The data must not be a file the project writes: configuring would replace it."""
+    from .fileutil import same_file
+    for what, path in (("data", data_path), ("mask", mask_path)):
+        for name in PROJECT_FILES:
+            if path is not None and same_file(path, os.path.join(folder, name)):
+                raise ConfigError(f"{what} '{path}' is the project's own file '{name}', which "
+                                  "the project rewrites; copy the data out of the project "
+                                  "folder or create the project elsewhere")
 
 
 def _next_free(path, dims):
