@@ -22,7 +22,7 @@ if "PRNF_CACHE_DIR" not in os.environ:
     import tempfile
     os.environ["PRNF_CACHE_DIR"] = tempfile.mkdtemp(prefix="prnf-test-cache-")
 
-SHARED = pathlib.Path(__file__).resolve().parent.parent / "shared"
+SHARED = pathlib.Path(os.environ.get("PRNF_SHARED") or pathlib.Path(__file__).resolve().parent.parent / "shared")  # real data: $PRNF_SHARED, else ../shared
 SPIPY = SHARED / "data" / "spipy"
 
 
