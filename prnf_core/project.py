@@ -122,6 +122,7 @@ class Project:
         user's comments stay."""
         text = self.read_text()
         allowed = {f"{s}|{k}" for s, k in KEYS if self._default((s, k)) is not None}
+        allowed |= declared_keys()
         for name, value in params.items():
             if name not in allowed:
                 raise ConfigError(f"unknown project key {name!r}; valid keys: {sorted(allowed)}")
@@ -316,6 +317,15 @@ def _structure(model_json):
     import json
     from .checkpoint import fingerprint
     return fingerprint(json.loads(model_json), None)
+
+
+def declared_keys():
+    """``phasing_parameters|NAME`` for every parameter an installed algorithm declares (a
+    plugin's included; arrays excepted, which an ini value cannot hold)."""
+    from .plugins import get_registry
+    registry = get_registry()
+    return {f"phasing_parameters|{p.name}" for name in registry.names()
+            for p in getattr(registry.get(name).cls, "parameters", ()) if p.kind != "array"}
 
 
 def _extra_parameters(cls, settings):

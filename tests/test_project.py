@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from prnf_core import ConfigError, phase2d, phase3d
+from prnf_core import ConfigError, hookimpl, phase2d, phase3d
 from prnf_core.cli import main
 from prnf_core.project import Project, parse_schedule
 from prnf_core.simulate import simulate_pattern
@@ -209,3 +209,42 @@ def test_a_seeded_project_reproduces_and_outer_mask_follows_the_pattern(tmp_path
     phase2d.new_project(*data, path=str(tmp_path), name="edge")
     cfg = Project(tmp_path / "edge", 2).input_config()
     assert cfg["edge_remove"][0] == 32
+
+
+def test_a_plugins_declared_parameter_is_a_project_key(tmp_path, data, monkeypatch):
+    """Every Param an installed algorithm declares is a phasing_parameters key: a required
+    one (which the network asks for by that key) can be set, an optional one too."""
+    from prnf_core import plugins
+    from prnf_core.params import Param
+    from prnf_algorithms.sdk import ProjectionAlgorithm
+
+    class Damped(ProjectionAlgorithm):
+        """HIO with a declared, required damping."""
+        algorithm = "DAMPED"
+        parameters = (Param("damping", low=0.0, high=1.0, doc="feedback"),
+                      Param("extra", 2, kind="int", low=0))
+
+        def coefficients(self, view):
+            return 1.0, 0.0, 1.0, -self.values["damping"]
+
+    class Plugin:
+        @hookimpl
+        def prnf_register_algorithms(self):
+            return [Damped]
+
+    pm = plugins.get_plugin_manager(autoload=True)
+    pm.register(Plugin(), name="damped")
+    monkeypatch.setattr(plugins, "get_registry", lambda: plugins.Registry(pm))
+    phase2d.new_project(*data, path=str(tmp_path), name="p")
+    with pytest.raises(ConfigError, match=r"DAMPED needs 'damping'.*set phasing_parameters\|damping"):
+        phase2d.config_project({"phasing|iters": "10DAMPED 5ERA"})
+    assert main(["project", "config", "phasing|iters=10DAMPED 5ERA",
+                 "phasing_parameters|damping=0.3", "phasing_parameters|extra=4"]) == 0
+    _, out = Project(tmp_path / "p", 2).network()
+    node = out.fathers[0].fathers[0]
+    assert type(node).__name__ == "Damped" and node.values["damping"] == 0.3
+    assert node.values["extra"] == 4
+    with pytest.raises(ConfigError, match=r"damping=1.5: give a number in \[0.0, 1.0\]"):
+        phase2d.config_project({"phasing_parameters|damping": 1.5})
+    with pytest.raises(ConfigError, match="unknown project key 'phasing_parameters|dampng'"):
+        phase2d.config_project({"phasing_parameters|dampng": 0.3})
