@@ -261,6 +261,10 @@ def _supports(config, amplitude, constrained, support):
         start &= autocorrelation_support(amplitude, constrained)
     elif config["start_support"] == "loose":
         start &= loose_support(amplitude, constrained)
+    if not start.any():        # random starts would be zero, and so the object
+        raise ConfigError("the start support is empty (the fixed support, --support and the "
+                          f"'{config['start_support']}' start support have no pixel in common); "
+                          "give a larger fixed_support_r or support, or start_support='all'")
     return fixed, start
 
 
@@ -277,7 +281,10 @@ def _autocorrelation(amplitude, measured):
     of the peak needs no more, and a 256^3 volume then costs 64 MiB, not 256. In units of the
     peak amplitude, so any data scale stays finite in single precision."""
     peak = float(np.max(amplitude, where=measured, initial=0.0)) or 1.0
-    power = np.divide(amplitude, peak, dtype=np.float32)
+    # divided in the amplitude's precision, then stored as float32: casting first made
+    # amplitudes above 3.4e38 (a pattern x 1e80) infinite, the support empty, the object zero
+    power = np.empty(amplitude.shape, np.float32)
+    np.divide(amplitude, peak, out=power, casting="same_kind")
     power[~measured] = 0.0
     np.square(power, out=power)
     auto = np.abs(sfft.ifftn(power))
@@ -498,4 +505,8 @@ def _check_model(model, shape):
         raise ConfigError(f"initial_model shape {model.shape} differs from pattern shape {shape}")
     if not np.all(np.isfinite(model)):
         raise ConfigError("initial_model holds NaN or infinite values")
+    if not np.any(model):      # every repeat would stay zero (its noise is a factor)
+        raise ConfigError("initial_model is zero everywhere: every repeat would end as an "
+                          "all-zero object; give a model holding the object (real space, "
+                          "centred), or initial_model=None for random starts")
     return model.astype(np.complex128)

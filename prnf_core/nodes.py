@@ -102,6 +102,21 @@ class pInput(Node):
         self.arrays = None
         self._prepared = None
 
+    def peek_shape(self):
+        """The pattern's shape before it is read (from an array given, or the file's
+        header), or None where the file does not tell it cheaply: a run's memory is checked
+        before anything is allocated."""
+        if self._prepared is not None:
+            return self._prepared.shape
+        pattern = (self.arrays or {}).get("pattern")
+        if pattern is not None:
+            return np.shape(pattern)
+        config = self.params["config_dict"]
+        if not isinstance(config["pattern_path"], str):
+            return None
+        from .io import array_shape
+        return array_shape(config["pattern_path"], config["pattern_shape"])
+
     def prepared(self):
         if self._prepared is None:
             from_files = self.arrays is None

@@ -104,7 +104,12 @@ def default_threads(comm):
     """FFT and kernel threads per rank: the cores available divided among this node's ranks."""
     env = os.environ.get("PRNF_THREADS")
     if env:
-        return max(1, int(env))
+        try:
+            return max(1, int(env))
+        except ValueError:
+            from .errors import ConfigError
+            raise ConfigError(f"PRNF_THREADS={env!r}: give a number of threads per rank, "
+                              "e.g. PRNF_THREADS=4, or unset it") from None
     return max(1, available_cores() // max(1, comm.ranks_on_node()))
 
 

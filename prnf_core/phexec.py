@@ -15,6 +15,9 @@ from .merge import MIN_AGREEMENT, MergeAccumulator, edge_shell, radial_profile, 
 from .stream import PRECISIONS, RunContext
 
 log = logging.getLogger(__name__)
+#: Single-precision runs refuse amplitudes beyond this (float32 ends at 3.4e38; objects and
+#: sums of a few hundred values must stay finite).
+SINGLE_PRECISION_PEAK = 1e36
 
 
 class Runner:
@@ -54,7 +57,8 @@ class Runner:
         self._reload(reload_dataset or {})
         self.comm = parallel.wrap(comm)
         self.precision = precision
-        self.threads = threads if threads is not None else parallel.default_threads(self.comm)
+        self.threads = _check_threads(threads) if threads is not None else \
+            parallel.default_threads(self.comm)
         self.progress = progress
         self.last_seed = None
         self.checkpoint = None
@@ -106,16 +110,73 @@ class Runner:
         dict or None
             The merged result on rank 0 (see :func:`result_dict`), None on other ranks.
         """
-        _check_repeat(repeat)
-        graph.check_shapes(self.order)
+        # guarded: a check failing on one rank only (its pattern missing, a mask of another
+        # shape) stops every rank, where the others once waited forever in the next collective
+        shapes = self._guarded(lambda: self._check_run(repeat, seed, keep_best, match))
+        self._check_ranks_agree(shapes, repeat, seed, keep_best, match, checkpoint)
         self.checkpoint = self._guarded(lambda: self._open_checkpoint(checkpoint))
-        _check_match(match)
         try:
             return self._run(repeat, seed, keep_best, match)
         finally:
             if self.checkpoint is not None:
                 self.checkpoint.close()
                 self.checkpoint = None
+
+    def _check_run(self, repeat, seed, keep_best, match):
+        """Every argument and input checked before any work; returns the input shapes."""
+        _check_repeat(repeat)
+        _check_seed(seed)
+        _check_match(match)
+        keep = _keep_count(keep_best, repeat * self.comm.size)
+        self._check_memory(repeat, keep)
+        shapes = [tuple(shape) for shape in graph.check_shapes(self.order).values()]
+        self._check_range()
+        return shapes
+
+    def _check_range(self):
+        """Streams keep the data's units in the run's precision: a single-precision run of
+        amplitudes near float32's largest value (3.4e38) overflowed to an infinite object."""
+        if self.precision != "single":
+            return
+        for node in self.inputs:
+            peak = float(np.max(node.prepared().amplitude))
+            if peak > SINGLE_PRECISION_PEAK:
+                raise ConfigError(f"{node!r}: its largest amplitude, {peak:.3g} (intensity "
+                                  f"{peak * peak:.3g}), is beyond what single precision holds "
+                                  f"(amplitudes up to {SINGLE_PRECISION_PEAK:.0e}); run with "
+                                  "precision='double' (--precision double) or scale the "
+                                  "pattern down")
+
+    def _check_memory(self, repeat, keep):
+        """Refuse a run that cannot fit before its data is read (a 1024^3 pattern once died
+        in a raw MemoryError after 93 s)."""
+        from .memory import check_fits, run_peak
+        shapes = [s for s in (n.peek_shape() for n in self.inputs) if s is not None]
+        kept = 0 if keep is None else min(keep + 1, repeat)
+        fix = ("lower keep_best (or use match) or " if kept > 1 else "") + \
+            "phase a cropped or binned pattern, in single precision, or on more ranks/nodes"
+        check_fits(run_peak(shapes, self.precision, kept),
+                   f"a {self.precision}-precision run of shape {shapes[0] if shapes else '?'}"
+                   + (f" keeping {kept} repeats for keep_best" if kept > 1 else ""), fix)
+
+    def _check_ranks_agree(self, shapes, *settings):
+        """The ranks of one job must run one problem: different seeds, precisions, repeats
+        or data shapes per rank (an MPMD launch) once gave rank 0's seed silently, or an MPI
+        traceback. Every rank sees the same table, so all raise together."""
+        if self.comm.size == 1:
+            return
+        names = ("data shapes", "repeat", "seed", "keep_best", "match", "checkpoint",
+                 "precision")
+        mine = [repr(v) for v in (shapes, *settings[:-1], settings[-1] is not None,
+                                  self.precision)]
+        rows = self.comm.allgather(mine)
+        differ = [k for k in range(len(names)) if len({row[k] for row in rows}) > 1]
+        if not differ:
+            return
+        detail = "; ".join(f"{names[k]}: " + ", ".join(f"rank {r} {row[k]}" for r, row in
+                                                          enumerate(rows)) for k in differ)
+        raise RankError(f"the ranks of this job were given different settings ({detail}); "
+                        "give every rank the same command and data")
 
     def _open_checkpoint(self, path):
         if path is None:
@@ -146,7 +207,12 @@ class Runner:
         acc = self._reduce(acc.finish())
         if self.comm.rank != 0:
             return None
-        return result_dict(acc, self, seed=seed, repeat=repeat, keep_best=keep_best)
+        out = result_dict(acc, self, seed=seed, repeat=repeat, keep_best=keep_best)
+        if not np.any(out["sample_ret"]):       # its eMod looked plausible (0.146)
+            raise NodeError("the merged object is zero everywhere: every merged repeat "
+                            "collapsed (see the warnings above); check the data's scale and "
+                            "mask, the support size and the initial model")
+        return out
 
     def _resolve_seed(self, seed):
         if self.comm.rank != 0:
@@ -270,6 +336,7 @@ class Runner:
             stream = store.load(repeat_id, self.inputs)
         else:
             stream = self._pass(repeat_id, seed)
+            _check_object(stream, repeat_id)
             if store is not None:
                 from .fileutil import signals_deferred
                 with signals_deferred():      # h5py swallows a Ctrl-C raised inside it
@@ -329,6 +396,18 @@ def _run_node(node, fathers, ctx, rng, repeat_id):
         raise NodeError(f"{node!r} failed in repeat {repeat_id}: {type(exc).__name__}: {exc}") from exc
 
 
+def _check_object(stream, repeat_id):
+    """A repeat's object must be finite; an all-zero one is said (its eMod means nothing)."""
+    if not np.all(np.isfinite(stream.x)):
+        raise NodeError(f"repeat {repeat_id} ended with NaN or infinite values in its object "
+                        f"(path {' -> '.join(stream.path)}): the data's values overflow the "
+                        "run's precision; use precision='double' or scale the pattern")
+    if not np.any(stream.x):
+        log.warning("repeat %d ended with an all-zero object (path %s): its eMod means "
+                    "nothing; check the support, the mask and the initial model", repeat_id,
+                    " -> ".join(stream.path))
+
+
 def _reference_of(stream):
     return None if stream is None else stream.x.copy()
 
@@ -336,6 +415,20 @@ def _reference_of(stream):
 def _check_repeat(repeat):
     if isinstance(repeat, bool) or not isinstance(repeat, numbers.Integral) or repeat < 1:
         raise ConfigError(f"repeat={repeat!r}: give an integer >= 1 (phasings per rank)")
+
+
+def _check_threads(threads):
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise ConfigError(f"threads={threads!r}: give an integer >= 1 (threads per rank), or "
+                          "None for the cores divided among the ranks")
+    return int(threads)
+
+
+def _check_seed(seed):
+    """None or an integer >= 0 (what numpy's SeedSequence takes; -1 was a raw ValueError)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or seed < 0):
+        raise ConfigError(f"seed={seed!r}: give an integer >= 0, or None for a fresh one")
 
 
 def _check_match(match):

@@ -204,3 +204,67 @@ class _quiet:
 
     def __exit__(self, *exc):
         return self.ctx.__exit__(*exc)
+
+
+def run_with(pattern, **run):
+    inp = phmodel.pInput(config(pattern))
+    Runner([inp], phmodel.pOutput().after(phmodel.ERA(2, 20).after(inp)),
+           **{k: run.pop(k) for k in ("threads", "precision") if k in run}).run(1, **run)
+
+
+ARGUMENTS = {
+    # raw ValueError / TypeError tracebacks from numpy or deep in the run before
+    "seed -1": ({"seed": -1}, "seed=-1: give an integer >= 0"),
+    "seed 1.5": ({"seed": 1.5}, "seed=1.5"),
+    "seed 'abc'": ({"seed": "abc"}, "seed='abc'"),
+    "threads 'two'": ({"threads": "two"}, "threads='two': give an integer >= 1"),
+    "threads 0": ({"threads": 0}, "threads=0"),
+}
+
+
+@pytest.mark.parametrize("case", ARGUMENTS, ids=list(ARGUMENTS))
+def test_bad_run_arguments_are_named(files, case):
+    run, words = ARGUMENTS[case]
+    with pytest.raises(ConfigError, match=words):
+        run_with(files[1], **run)
+
+
+def test_bad_prnf_threads_is_named(files, monkeypatch):
+    monkeypatch.setenv("PRNF_THREADS", "abc")
+    with pytest.raises(ConfigError, match="PRNF_THREADS='abc'"):
+        run_with(files[1])
+
+
+def test_a_folder_or_fifo_named_as_the_pattern_is_said_to_be_one(files):
+    import os
+    tmp = files[0]
+    (tmp / "folder.npy").mkdir()
+    os.mkfifo(tmp / "fifo.npy")       # reading it would block forever
+    with pytest.raises(DataFileError, match="is a folder"):
+        run_with(str(tmp / "folder.npy"))
+    with pytest.raises(DataFileError, match="not a regular file"):
+        run_with(str(tmp / "fifo.npy"))
+
+
+def test_an_all_zero_initial_model_is_refused(files):
+    # every repeat stayed zero: an all-zero object with a plausible eMod, no word
+    tmp, pattern, _ = files
+    np.save(tmp / "zero_model.npy", np.zeros((32, 32)))
+    with pytest.raises(ConfigError, match="initial_model is zero everywhere"):
+        run_input(config(pattern, initial_model=str(tmp / "zero_model.npy")))
+
+
+def test_a_pattern_in_huge_units_phases_in_double_and_is_refused_in_single(files):
+    # x 1e80 in double precision gave an all-zero object (eMod 0.146) without a warning: the
+    # autocorrelation support cast amplitudes of 1e40 to float32 (infinite), so it was empty
+    tmp, pattern, _ = files
+    np.save(tmp / "huge.npy", np.load(pattern) * 1e80)
+    results = {}
+    for name, path in (("plain", pattern), ("huge", str(tmp / "huge.npy"))):
+        inp = phmodel.pInput(config(path))
+        results[name] = Runner([inp], phmodel.pOutput().after(phmodel.ERA(5, 20).after(inp)),
+                               precision="double").run(1, seed=2)
+    np.testing.assert_allclose(results["huge"]["sample_ret"], results["plain"]["sample_ret"] * 1e40,
+                               rtol=1e-6, atol=1e-6 * np.abs(results["huge"]["sample_ret"]).max())
+    with pytest.raises(ConfigError, match="beyond what single precision holds.*precision='double'"):
+        run_with(str(tmp / "huge.npy"), precision="single")

@@ -158,3 +158,74 @@ def test_phase_under_mpiexec_gives_the_one_rank_result_and_resumes(data, tmp_pat
     import h5py
     with h5py.File(tmp_path / "again.h5") as f:
         np.testing.assert_array_equal(f["sample_retrieved"][()], results[2][0])
+
+
+SCRIPT_FAULTS = {
+    # a Runner in the user's own script, a fault on rank 1 only: rank 0 waited forever
+    "pattern missing on rank 1": (["--missing-pattern-rank", "1"], "rank 1: DataFileError: file not found"),
+    "mask of another shape on rank 1": (["--bad-mask-rank", "1"], "rank 1: ConfigError: mask shape (8, 8)"),
+    # MPMD-style: ranks given different settings; rank 0's seed was used silently
+    "seed per rank": (["--seed-per-rank"], "seed: rank 0 1, rank 1 2"),
+    "precision per rank": (["--precision-per-rank"], "precision: rank 0 'single', rank 1 'double'"),
+}
+
+
+@needs_mpi
+@pytest.mark.mpi
+@pytest.mark.parametrize("case", SCRIPT_FAULTS, ids=list(SCRIPT_FAULTS))
+def test_a_fault_on_one_rank_of_a_script_stops_every_rank(data, tmp_path, case):
+    extra, words = SCRIPT_FAULTS[case]
+    start = time.monotonic()
+    proc = mpirun(2, os.path.join(HERE, "mpi_job.py"), *data, str(tmp_path / "o.npz"), "2", "1",
+                  *extra, timeout=120)
+    assert proc.returncode != 0
+    assert words in proc.stderr, proc.stderr[-3000:]
+    assert time.monotonic() - start < 60 and not (tmp_path / "o.npz").exists()
+
+
+def _rank_pid(marker, rank, timeout=60):
+    """The pid of the process of MPI rank ``rank`` whose command line holds ``marker``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if marker.encode() not in f.read():
+                        continue
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if f"PMI_RANK={rank}".encode() in f.read().split(b"\0"):
+                        return int(entry)
+            except (OSError, ValueError):
+                continue
+        time.sleep(0.2)
+    raise AssertionError(f"no process of rank {rank} running {marker}")
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_sigterm_to_one_rank_stops_the_whole_job(data, tmp_path):
+    # rank 1 printed its message and exited 143 without MPI_Abort; rank 0 waited forever
+    import signal
+    pattern, mask = data
+    inp = phmodel.pInput(config(pattern, mask))
+    model_path = str(tmp_path / "sigterm-model.json")
+    Runner([inp], phmodel.pOutput().after(phmodel.HIO(200, 40, 0.9).after(inp))).dump_model(model_path)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), HERE]))
+    proc = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, "-m", "prnf_core.cli", "run",
+                             model_path, "--repeat", "100000", "--out", str(tmp_path / "r.h5")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        seen = ""
+        while "repeat 1 of 100000 done" not in seen:    # the ranks are phasing (handlers set)
+            line = proc.stderr.readline()
+            assert line, seen
+            seen += line
+        os.kill(_rank_pid(model_path, 1), signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode != 0
+    assert "terminated by SIGTERM on MPI rank 1 of 2" in err and "MPI_Abort" in err, err[-2000:]
+    assert not (tmp_path / "r.h5").exists()
