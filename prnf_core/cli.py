@@ -547,7 +547,7 @@ def cmd_plugins(args):
         recipe = registry.recipe(name)
         print(f"recipe {name}: {recipe.summary} (from {recipe.distribution}; prnf phase --recipe {name})")
     for entry, (dist, exc) in registry.broken.items():
-        print(f"(broken) plugin '{entry}' from {dist} failed to import: {exc}")
+        print(f"(broken) plugin '{entry}' from {dist}, skipped: {exc}")
     sys.stdout.flush()          # a closed pipe shows here, inside main's handler
 
 

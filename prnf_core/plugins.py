@@ -6,12 +6,16 @@ Set ``PRNF_DISABLE_PLUGIN_AUTOLOAD=1`` to load no entry points (tests then regis
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib.metadata
 import inspect
 import logging
 import os
+import signal
+import threading
+import time
 
 import pluggy
 
@@ -69,10 +73,14 @@ class PluginSet:
         if self.pm.get_plugin(ep.name) is not None or self.pm.is_blocked(ep.name):
             return
         try:
-            plugin = ep.load()
-        except Exception as exc:  # a broken third-party package must not break PRNF
-            self.broken[ep.name] = (dist[0], exc)
-            log.warning("plugin '%s' from %s failed to import and is skipped: %s", ep.name, dist[0], exc)
+            with _import_deadline(ep.name):
+                plugin = ep.load()
+        # a broken third-party package must not break PRNF: one raising, calling sys.exit
+        # (every command once exited 3 without a word) or blocking at import is skipped
+        except (Exception, SystemExit) as exc:
+            self.broken[ep.name] = (dist[0], _failure("failed to import", exc))
+            log.warning("plugin '%s' from %s failed to import and is skipped: %s", ep.name,
+                        dist[0], _describe(exc))
             return
         self.pm.register(plugin, name=ep.name)
         self.distributions[ep.name] = dist
@@ -89,6 +97,61 @@ class PluginSet:
         except pluggy.PluginValidationError as exc:
             names = ", ".join(sorted(hookspecs_names()))
             raise PluginError(f"{exc}; PRNF's hooks are: {names}") from None
+
+
+#: Seconds a plugin's import may take before it counts as blocked (PRNF_PLUGIN_IMPORT_TIMEOUT)
+IMPORT_TIMEOUT = 60.0
+
+
+class ImportTimeout(Exception):
+    """A plugin's import did not finish in time (it waits for input, a lock, the network)."""
+
+
+@contextlib.contextmanager
+def _import_deadline(name):
+    """Interrupt an import that takes longer than the timeout (SIGALRM: the main thread of
+    a POSIX process only; elsewhere the import runs unguarded). A timer the program set
+    itself is restored."""
+    seconds = _timeout()
+    usable = (hasattr(signal, "setitimer") and seconds > 0
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+    def expired(signum, frame):
+        raise ImportTimeout(f"its import did not finish within {seconds:g} s (blocked?); "
+                            "set PRNF_PLUGIN_IMPORT_TIMEOUT to wait longer")
+    previous = signal.signal(signal.SIGALRM, expired)
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:          # the program's own alarm, less the time the import took
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3))
+
+
+def _timeout():
+    text = os.environ.get("PRNF_PLUGIN_IMPORT_TIMEOUT")
+    try:
+        return float(text) if text else IMPORT_TIMEOUT
+    except ValueError:
+        log.warning("PRNF_PLUGIN_IMPORT_TIMEOUT=%r is not a number of seconds; using %g",
+                    text, IMPORT_TIMEOUT)
+        return IMPORT_TIMEOUT
+
+
+def _describe(exc):
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _failure(what, exc):
+    """What ``prnf plugins`` lists for a broken plugin."""
+    return PluginError(f"{what}: {_describe(exc)}")
 
 
 def hookspecs_names():
@@ -124,14 +187,27 @@ class Registry:
             pm, dists, self.broken = plugins.pm, plugins.distributions, dict(plugins.broken)
         self.algorithms, self.recipes, self.support_rules = {}, {}, {}
         for impl, dist, version in _impls(pm.hook.prnf_register_algorithms, dists):
-            for cls in _returned(impl, dist, list, "a list of algorithm classes"):
+            for cls in self._returned(impl, dist, list, "a list of algorithm classes"):
                 self._add(cls, dist, version, AlgorithmNode)
         for impl, dist, _ in _impls(pm.hook.prnf_register_recipes, dists):
-            for name, build in _returned(impl, dist, dict, "{name: recipe function}").items():
+            for name, build in self._returned(impl, dist, dict, "{name: recipe function}").items():
                 self._add_recipe(name, build, dist)
         for impl, dist, _ in _impls(pm.hook.prnf_register_support_rules, dists):
-            for name, cls in _returned(impl, dist, dict, "{name: SupportRule class}").items():
+            for name, cls in self._returned(impl, dist, dict, "{name: SupportRule class}").items():
                 self._add_named(self.support_rules, "support rule", name, cls, dist)
+
+    def _returned(self, impl, dist, kind, what):
+        """What a hook returned; a hook that raises (or calls sys.exit) marks its plugin
+        broken and gives nothing: it once was a raw traceback in every command."""
+        try:
+            value = impl.function()
+        except (Exception, SystemExit) as exc:
+            hook = impl.function.__name__
+            self.broken[impl.plugin_name] = (dist, _failure(f"its hook {hook}() raised", exc))
+            log.warning("plugin '%s' from %s is skipped: its hook %s() raised %s",
+                        impl.plugin_name, dist, hook, _describe(exc))
+            return kind()
+        return _checked(value, impl, dist, kind, what)
 
     def _add_named(self, table, kind, name, value, dist):
         if not isinstance(name, str) or not name.isidentifier():
@@ -201,10 +277,9 @@ def _impls(hook, dists):
         yield impl, dist, version
 
 
-def _returned(impl, dist, kind, what):
+def _checked(value, impl, dist, kind, what):
     """What a hook implementation returned, checked to be ``kind`` (a class returned where a
     list was due is the common slip)."""
-    value = impl.function()
     if value is None:
         return kind()
     if isinstance(value, (list, tuple)) and kind is list:

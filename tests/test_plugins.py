@@ -209,3 +209,69 @@ def test_the_installed_package_loads_its_algorithms(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "failed to import" not in proc.stderr, proc.stderr
     assert {"ERA", "HIO", "DM", "RAAR", "HPR"} <= set(proc.stdout.split())
+
+
+class _EntryPoint:
+    """A fake entry point whose import runs ``load``."""
+
+    dist = None
+
+    def __init__(self, name, load):
+        self.name, self.value, self._load = name, name, load
+
+    def load(self):
+        return self._load()
+
+
+class RaisingHook:
+    @hookimpl
+    def prnf_register_algorithms(self):
+        raise RuntimeError("hook exploded")
+
+
+def _blocking_import():
+    import time
+    time.sleep(600)
+
+
+IMPORT_FAULTS = {
+    # every command exited 3 without a word / blocked / printed a raw traceback
+    "sys.exit at import": (lambda: sys.exit(3), "failed to import: it called sys.exit(3)"),
+    "blocks at import": (_blocking_import, "failed to import: ImportTimeout: its import did not finish within 0.5 s"),
+    "raises at import": (lambda: 1 / 0, "failed to import: ZeroDivisionError"),
+    "a hook raises": (lambda: RaisingHook(), "its hook prnf_register_algorithms() raised: RuntimeError: hook exploded"),
+}
+
+
+@pytest.mark.parametrize("case", IMPORT_FAULTS, ids=list(IMPORT_FAULTS))
+def test_a_broken_plugin_is_named_skipped_and_listed(monkeypatch, capsys, case):
+    from prnf_core.cli import main
+    load, words = IMPORT_FAULTS[case]
+    real = importlib.metadata.entry_points
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda group: list(real(group=group)) + [_EntryPoint("hostile", load)])
+    monkeypatch.setenv("PRNF_PLUGIN_IMPORT_TIMEOUT", "0.5")
+    monkeypatch.delenv(plugins_mod.DISABLE_ENV, raising=False)
+    reset_registry()
+    try:
+        assert main(["plugins"]) == 0
+        out = capsys.readouterr().out
+    finally:
+        reset_registry()
+    assert "ERA(" in out                          # the rest of PRNF works
+    assert f"(broken) plugin 'hostile' from unknown, skipped: {words}" in out, out
+
+
+def test_the_import_deadline_restores_the_programs_own_alarm(monkeypatch):
+    import signal
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
+    signal.setitimer(signal.ITIMER_REAL, 30)
+    try:
+        with plugins_mod._import_deadline("x"):
+            pass
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 25 < left <= 30 and signal.getsignal(signal.SIGALRM) is not previous
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
