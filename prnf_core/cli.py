@@ -94,13 +94,8 @@ def build_parser():
                                                  **{"formatter_class": HelpFormatter, **kw})
 
     run = sub.add_parser("run", help="run a model file (under mpiexec: repeats on every rank)")
-    run.add_argument("model", help="model JSON written by Runner.dump_model or --dump-model "
-                     "(or spipy's phexec)")
-    _add_run_options(run, repeat=None, from_model=True)
-    run.add_argument("--match", type=_match, default=None,
-                     help="of the kept repeats, merge only those within this fraction of the best "
-                          "one's error that are, aligned, its solution (e.g. 0.1; 'off': all "
-                          "kept); default: the model file's run options")
+    run.add_argument("model", help="model JSON written by Runner.dump_model (or the reference system)")
+    _add_run_options(run)
     run.add_argument("--out", default="result.h5", help="result file (.h5, .cxi)")
     run.add_argument("--plot", default=None, help="also draw the result to this PNG")
     run.add_argument("--checkpoint", default=None,
@@ -132,9 +127,8 @@ def build_parser():
                        help="independent random starts per rank (recipe default: 8)")
     phase.add_argument("--keep-best", type=_keep_best, default=None,
                        help="merge only the K best repeats by free eMod (recipe default: 4)")
-    phase.add_argument("--match", type=_match, default=None,
-                       help="and only those within this fraction of the best ('off': all kept; "
-                            "recipe default: 0.1)")
+    phase.add_argument("--match", type=float, default=None,
+                       help="and only those within this fraction of the best (recipe default: 0.1)")
     phase.add_argument("--seed", type=int, default=None, help="random seed (default: fresh, reported)")
     phase.add_argument("--threads", type=int, default=None, help="threads per rank (default: cores/ranks)")
     phase.add_argument("--precision", choices=("single", "double"), default="single",
@@ -142,9 +136,7 @@ def build_parser():
     phase.add_argument("--out", default="result.h5", help="result file (.h5, .cxi)")
     phase.add_argument("--plot", default=None, help="also draw the result to this PNG")
     phase.add_argument("--dump-model", default=None,
-                       help="also write the network and its run options (repeat, keep-best, "
-                            "match, precision, the seed if given) as a model file: prnf run "
-                            "replays it, or edit it first")
+                       help="also write the network as a model file (rerun or edit it with prnf run)")
     phase.add_argument("--checkpoint", default=None,
                        help="HDF5 file keeping finished repeats; run again to resume")
 
@@ -184,35 +176,20 @@ def build_parser():
     return parser
 
 
-def _add_run_options(p, repeat=1, seed=None, keep_best=None, from_model=False):
-    """``from_model``: unset options take the model file's run options (``prnf run``)."""
-    recorded = "; default: the model file's run options, else " if from_model else ""
-    p.add_argument("--repeat", type=int, default=repeat,
-                   help="independent phasings per rank" + (recorded + "1" if from_model else ""))
-    p.add_argument("--seed", type=int, default=seed, help="random seed (default: " +
-                   ("the model file's, else " if from_model else "") + "fresh, reported)")
+def _add_run_options(p, repeat=1, seed=None, keep_best=None):
+    p.add_argument("--repeat", type=int, default=repeat, help="independent phasings per rank")
+    p.add_argument("--seed", type=int, default=seed, help="random seed (default: fresh, reported)")
     p.add_argument("--keep-best", type=_keep_best, default=keep_best,
-                   help="merge only the K best repeats (or a fraction < 1; 'all': every one), "
-                        "ranked by free eMod when the inputs have free pixels, else by final "
-                        "eMod" + (recorded + "all" if from_model else ""))
+                   help="merge only the K best repeats (or a fraction < 1), ranked by free eMod "
+                        "when the inputs have free pixels, else by final eMod")
     p.add_argument("--threads", type=int, default=None, help="threads per rank (default: cores/ranks)")
-    p.add_argument("--precision", choices=("single", "double"), default=None if from_model else "single",
-                   help="complex64 or complex128 iterations" + (recorded + "single" if from_model else ""))
-
-
-#: ``--match off``: no match, even where a recipe or a model file asks for one
-OFF = "off"
+    p.add_argument("--precision", choices=("single", "double"), default="single",
+                   help="complex64 or complex128 iterations")
 
 
 def _keep_best(text):
-    if text.strip().lower() == "all":
-        return 1.0                     # the fraction 1: every repeat
     value = float(text)
     return int(value) if value >= 1 and value.is_integer() else value
-
-
-def _match(text):
-    return OFF if text.strip().lower() in ("off", "none") else float(text)
 
 
 class Terminated(KeyboardInterrupt):
@@ -387,38 +364,14 @@ def _datasets(specs, inputs):
     return datasets
 
 
-#: what ``prnf run`` takes from a model file's run options when not given, and else
-RUN_OPTIONS = {"repeat": 1, "keep_best": None, "match": None, "precision": "single",
-               "seed": None}
-
-
-def _replayed_options(args):
-    """The options of ``prnf run``: those given, else the model file's run options (written
-    by ``prnf phase --dump-model``), else :data:`RUN_OPTIONS`. Returns the ones taken from
-    the file."""
-    from .modelfile import run_options
-    recorded = run_options(args.model)
-    taken = {}
-    for key, fallback in RUN_OPTIONS.items():
-        value = getattr(args, key)
-        if value is None and key in recorded:
-            value = taken[key] = recorded[key]
-        setattr(args, key, fallback if value is None else None if value == OFF else value)
-    return taken
-
-
 def cmd_run(args):
     _check_outputs(args)
-    taken = _replayed_options(args)
-    if taken and _world().rank == 0:
-        log.info("run options from the model file: %s",
-                 ", ".join(f"{k.replace('_', '-')} {v}" for k, v in taken.items()))
     runner = _runner(args, loadfile=args.model)
     if args.data:
         runner.reload(_datasets(args.data, runner.inputs))
     _check_collisions(args, [("model file", args.model), *_input_files(runner.inputs)])
     out = runner.run(repeat=args.repeat, seed=args.seed, keep_best=args.keep_best,
-                     match=args.match, checkpoint=args.checkpoint)
+                     checkpoint=args.checkpoint)
     _finish(runner, out, args)
 
 
@@ -463,42 +416,17 @@ def cmd_phase(args):
     _check_collisions(args, [("pattern", file_part(args.pattern)), ("--mask", args.mask),
                              ("--support", args.support)])
     recipe = get_registry().recipe(args.recipe)
-    options = dict(recipe.run_options)      # a copy: the recipe's own stay as declared
+    options = recipe.run_options
     for key in ("repeat", "keep_best", "match"):
         if getattr(args, key) is not None:
-            options[key] = None if getattr(args, key) == OFF else getattr(args, key)
+            options[key] = getattr(args, key)
     extra = {} if args.iterations is None else {"iterations": args.iterations}
     inputs, output = recipe.build(_phase_config(args), positivity=args.positivity, **extra)
     runner = _runner(args, inputnodes=inputs, outputnode=output)
     if args.dump_model and runner.comm.rank == 0:
-        _dump_recipe(runner, args, options)
+        runner.dump_model(args.dump_model, skeleton=True)
     out = runner.run(seed=args.seed, checkpoint=args.checkpoint, **options)
     _finish(runner, out, args)
-
-
-def _dump_recipe(runner, args, options):
-    """The network (a skeleton: the data stays in its files) with the run options, so that
-    ``prnf run FILE`` replays this ``prnf phase``; input paths are written relative to the
-    model file's folder, where ``prnf run`` resolves them."""
-    import json
-    from .fileutil import atomic_write
-    from .io import file_part
-    from .modelfile import PATH_KEYS
-    recorded = {key: options.get(key, RUN_OPTIONS[key]) for key in ("repeat", "keep_best", "match")}
-    recorded["precision"] = args.precision
-    if args.seed is not None:
-        recorded["seed"] = args.seed
-    doc = runner.model_document(skeleton=True)
-    doc["meta"]["run_options"] = recorded
-    folder = os.path.dirname(os.path.abspath(args.dump_model))
-    for node in doc["nodes"]:
-        config = node["params"].get("config_dict") if node["class"] == "pInput" else None
-        for key in PATH_KEYS if isinstance(config, dict) else ():
-            path = config.get(key)
-            if isinstance(path, str) and path:
-                file = file_part(path)
-                config[key] = os.path.relpath(os.path.abspath(file), folder) + path[len(file):]
-    atomic_write(args.dump_model, json.dumps(doc, indent=1).encode())
 
 
 def cmd_demo(args):
