@@ -58,12 +58,63 @@ def files_written(path, size):
     return files + [f + ".lock" for f in files]
 
 
+def ranks_written(path):
+    """The ranks whose files of checkpoint ``path`` exist: {0} for a single process's file,
+    else the rank numbers of ``run.rank<k>.h5`` (empty when there is none)."""
+    import re
+    path = os.fspath(path)
+    stem, ext = os.path.splitext(path)
+    folder, base = os.path.split(stem)
+    pattern = re.compile(re.escape(base) + r"\.rank(\d+)" + re.escape(ext or ".h5") + "$")
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return set(), False
+    ranks = {int(m.group(1)) for m in map(pattern.match, names) if m}
+    return ranks, os.path.exists(path)
+
+
+def check_ranks(path, size):
+    """A checkpoint resumes only with the ranks that wrote it: with fewer, the other ranks'
+    repeats were silently recomputed (each rank reads its own file)."""
+    ranks, single = ranks_written(path)
+    if size == 1 and ranks:
+        written = max(ranks) + 1
+        raise ConfigError(f"checkpoint '{path}' was written by a job of {written} MPI ranks "
+                          f"(files {rank_path(path, 0, written)} ...): resume it with "
+                          f"mpiexec -n {written}, or give another checkpoint path")
+    if size > 1 and single:
+        raise ConfigError(f"checkpoint '{path}' was written by a single process: resume it "
+                          f"without mpiexec (this job has {size} ranks), or give another "
+                          "checkpoint path")
+    if size > 1 and ranks and ranks != set(range(size)):
+        written = max(ranks) + 1
+        raise ConfigError(f"checkpoint '{path}' has the files of {written} MPI ranks "
+                          f"(rank {', '.join(map(str, sorted(ranks)))}), this job has {size}: "
+                          f"resume it with mpiexec -n {written}, or give another checkpoint path")
+
+
+def _make_folder(path):
+    """The checkpoint's folder, created (a missing one was a raw FileNotFoundError on the
+    lock file)."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise DataFileError(f"cannot create the checkpoint's folder '{folder}': "
+                            f"{exc.strerror or exc}; give a checkpoint path in a folder you "
+                            "can write to") from None
+
+
 class Checkpoint:
     """Finished repeats of one rank, by repeat index, guarded by a lock file of our own
     (``<checkpoint>.lock`` with the owner's host and pid: HDF5's file locking is often off
     on cluster file systems, and two writers corrupt the file)."""
 
     def __init__(self, path, rank, size, fingerprint_, data_fingerprint_=None):
+        if size == 1:          # a job of several checks once, before any rank opens its file
+            check_ranks(path, size)
+        _make_folder(path)
         path = rank_path(path, rank, size)
         self.path, self.fingerprint, self.data = path, fingerprint_, data_fingerprint_
         self.lock = FileLock(path + ".lock", f"checkpoint '{path}'")

@@ -46,6 +46,8 @@ AUTOCORRELATION_THRESHOLD = 0.04
 #: The background amplitude starts at this fraction of each shell's mean measured amplitude:
 #: its update is multiplicative, so a zero start would never move (ALGORITHMS.md section 2).
 BACKGROUND_START = 0.05
+#: A mask marking more than this fraction of the pixels bad is reported as likely inverted.
+INVERTED_MASK_FRACTION = 0.9
 #: Intensities beyond this many times the median measured one are reported as likely hot pixels.
 HOT_PIXEL_RATIO = 1e15
 
@@ -209,6 +211,7 @@ def prepare(config, pattern, mask=None, initial_model=None, support=None):
     # volume then costs 0.5 GiB less all the run)
     kept = np.float64 if np.asarray(pattern).dtype == np.float64 else np.float32
     bad = _check_mask(mask, intensity.shape)
+    _warn_inverted(bad)
     bad |= _mask_non_finite(intensity)
     center = (centre_of_symmetry(intensity, bad) if isinstance(config["center"], str)
               and config["center"] == "auto" else _check_center(config["center"], intensity.shape))
@@ -392,6 +395,16 @@ def _check_mask(mask, shape):
         raise ConfigError(f"mask is not binary: it holds {values[:5].tolist()}...; "
                           "give 1 for bad pixels and 0 for measured ones")
     return mask.astype(bool)
+
+
+def _warn_inverted(bad):
+    """A mask file marking most pixels bad is most likely inverted (1 = good): 97% masked
+    was phased without a word."""
+    fraction = np.count_nonzero(bad) / bad.size
+    if fraction > INVERTED_MASK_FRACTION:
+        warnings.warn(f"the mask marks {fraction:.0%} of the pixels as bad (1 = bad pixel): is it "
+                      "inverted (1 = good)? If so, give 1 - mask, e.g. "
+                      "np.save('mask.npy', 1 - np.load('mask.npy'))", stacklevel=4)
 
 
 def _mask_non_finite(intensity):

@@ -114,6 +114,10 @@ class Runner:
         # shape) stops every rank, where the others once waited forever in the next collective
         shapes = self._guarded(lambda: self._check_run(repeat, seed, keep_best, match))
         self._check_ranks_agree(shapes, repeat, seed, keep_best, match, checkpoint)
+        if checkpoint is not None and self.comm.size > 1:    # before any rank writes a file
+            from .checkpoint import check_ranks
+            self._guarded(lambda: check_ranks(checkpoint, self.comm.size)
+                          if self.comm.rank == 0 else None)
         self.checkpoint = self._guarded(lambda: self._open_checkpoint(checkpoint))
         try:
             return self._run(repeat, seed, keep_best, match)

@@ -268,3 +268,13 @@ def test_a_pattern_in_huge_units_phases_in_double_and_is_refused_in_single(files
                                rtol=1e-6, atol=1e-6 * np.abs(results["huge"]["sample_ret"]).max())
     with pytest.raises(ConfigError, match="beyond what single precision holds.*precision='double'"):
         run_with(str(tmp / "huge.npy"), precision="single")
+
+
+def test_an_inverted_mask_is_reported_with_the_fix(files):
+    # a mask of 1 = good masking 97% of the pattern was phased without a word
+    tmp, pattern, _ = files
+    inverted = np.ones((32, 32))
+    inverted[14:19, 14:19] = 0
+    np.save(tmp / "inverted.npy", inverted)
+    with pytest.warns(UserWarning, match=r"marks 98% of the pixels as bad.*inverted.*1 - mask"):
+        phmodel.pInput(config(pattern, str(tmp / "inverted.npy"))).prepared()

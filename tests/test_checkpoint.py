@@ -157,3 +157,34 @@ def test_two_concurrent_runs_on_one_checkpoint(cfg, tmp_path):
     finally:
         first.kill()
         first.wait()
+
+
+def test_a_checkpoint_of_two_ranks_is_not_resumed_by_one(cfg, tmp_path):
+    # one process ignored run.rank0.h5 and run.rank1.h5 and recomputed every repeat
+    for rank in (0, 1):
+        (tmp_path / f"run.rank{rank}.h5").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"written by a job of 2 MPI ranks.*mpiexec -n 2"):
+        network(cfg).run(1, seed=1, checkpoint=tmp_path / "run.h5")
+    assert not (tmp_path / "run.h5").exists()
+
+
+def test_ranks_written_and_the_check_of_a_job_of_several(tmp_path):
+    from prnf_core.checkpoint import check_ranks, ranks_written
+    path = tmp_path / "run.h5"
+    check_ranks(path, 2)                                 # nothing written yet: fine
+    path.write_bytes(b"")
+    with pytest.raises(ConfigError, match="written by a single process"):
+        check_ranks(path, 2)
+    path.unlink()
+    for rank in range(3):
+        (tmp_path / f"run.rank{rank}.h5").write_bytes(b"")
+    assert ranks_written(path) == ({0, 1, 2}, False)
+    with pytest.raises(ConfigError, match=r"files of 3 MPI ranks.*this job has 2"):
+        check_ranks(path, 2)
+    check_ranks(path, 3)
+
+
+def test_a_checkpoint_in_a_missing_folder_is_created(cfg, tmp_path):
+    # a raw FileNotFoundError on the new .lock file
+    network(cfg).run(1, seed=1, checkpoint=tmp_path / "new" / "deeper" / "run.h5")
+    assert finished_repeats(tmp_path / "new" / "deeper" / "run.h5") == 1

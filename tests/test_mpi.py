@@ -229,3 +229,17 @@ def test_sigterm_to_one_rank_stops_the_whole_job(data, tmp_path):
     assert proc.returncode != 0
     assert "terminated by SIGTERM on MPI rank 1 of 2" in err and "MPI_Abort" in err, err[-2000:]
     assert not (tmp_path / "r.h5").exists()
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_two_ranks_refuse_a_checkpoint_of_one(data, tmp_path):
+    pattern, mask = data
+    inp = phmodel.pInput(config(pattern, mask))
+    Runner([inp], phmodel.pOutput().after(phmodel.ERA(5, 40).after(inp))).dump_model(tmp_path / "m.json")
+    (tmp_path / "ck.h5").write_bytes(b"")          # a single process's checkpoint
+    proc = mpirun(2, "-m", "prnf_core.cli", "-q", "run", str(tmp_path / "m.json"),
+                  "--checkpoint", str(tmp_path / "ck.h5"), "--out", str(tmp_path / "r.h5"), timeout=120)
+    assert proc.returncode != 0
+    assert "written by a single process" in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "ck.rank0.h5").exists() and not (tmp_path / "r.h5").exists()
