@@ -30,24 +30,32 @@ def collect(inputs, output):
 
 
 def _topological(inputs):
-    """Depth-first topological sort; a cycle is reported with the nodes on it."""
+    """Depth-first topological sort with an explicit stack (a recursive one hit Python's
+    recursion limit on a chain of 1,500 nodes); a cycle is reported with the nodes on it."""
     order, state = [], {}
-
-    def visit(node, trail):
-        mark = state.get(node.id)
-        if mark == "done":
-            return
-        if mark == "open":
-            cycle = trail[trail.index(node):] + [node]
-            raise GraphError(f"the network has a cycle: {' -> '.join(repr(n) for n in cycle)}")
-        state[node.id] = "open"
-        for child in node.children:
-            visit(child, trail + [node])
-        state[node.id] = "done"
-        order.append(node)
-
-    for node in inputs:
-        visit(node, [])
+    for root in inputs:
+        if state.get(root.id) == "done":
+            continue
+        trail, stack = [], [(root, iter(root.children))]   # trail: the open nodes, in order
+        state[root.id] = "open"
+        trail.append(root)
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                trail.pop()
+                state[node.id] = "done"
+                order.append(node)
+                continue
+            mark = state.get(child.id)
+            if mark == "open":
+                cycle = trail[trail.index(child):] + [child]
+                raise GraphError(f"the network has a cycle: {' -> '.join(repr(n) for n in cycle)}")
+            if mark is None:
+                state[child.id] = "open"
+                trail.append(child)
+                stack.append((child, iter(child.children)))
     return order[::-1]
 
 

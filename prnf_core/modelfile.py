@@ -128,12 +128,16 @@ def load(path):
         raise ModelFileError(f"model file not found: '{path}'") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"'{path}' is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ModelFileError(f"'{path}' is nested too deeply to be a model file") from None
     try:
         if isinstance(doc, list):
             doc = from_reference(doc)
         return build(doc, base=os.path.dirname(os.path.abspath(os.fspath(path))))
     except (ModelFileError, PluginError):
         raise
+    except RecursionError:
+        raise ModelFileError(f"'{path}' holds values nested too deeply for a model file") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         # OverflowError: a number where an id belongs may be Infinity (int(inf))
         raise ModelFileError(f"'{path}' is not a usable model file: {type(exc).__name__}: {exc}") from exc
@@ -148,6 +152,7 @@ def build(doc, base=None):
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelFileError(f"model file format version {version!r} is newer than this PRNF reads "
                              f"({FORMAT_VERSION}); upgrade prnf")
+    _check_structure(doc)
     data = doc.get("data") or {}
     built = {}
     for rec in doc["nodes"]:
@@ -159,6 +164,45 @@ def build(doc, base=None):
             built[int(rec["id"])].after(built[int(father)])
     _nodes.reserve_ids(built)
     return [built[int(i)] for i in doc["inputs"]], built[int(doc["output"])], bool(doc["skeleton"])
+
+
+def _is_id(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_structure(doc):
+    """The network's skeleton, checked before any node is built: each mistake named with
+    its node (duplicate ids or a missing father were 'KeyError: 2')."""
+    nodes = doc.get("nodes")
+    if not isinstance(nodes, list) or not nodes:
+        raise ModelFileError(f"'nodes' must be a non-empty list of node records, not "
+                             f"{type(nodes).__name__}")
+    ids = set()
+    for k, rec in enumerate(nodes):
+        if not isinstance(rec, dict):
+            raise ModelFileError(f"node record {k} is {type(rec).__name__}, not an object")
+        missing = [key for key in ("id", "class", "params", "fathers") if key not in rec]
+        if missing:
+            raise ModelFileError(f"node record {k} (id {rec.get('id')!r}) lacks {missing}")
+        if not _is_id(rec["id"]):
+            raise ModelFileError(f"node record {k}: id {rec['id']!r} is not an integer")
+        if rec["id"] in ids:
+            raise ModelFileError(f"node id {rec['id']} appears twice; give every node its own id")
+        ids.add(rec["id"])
+    for rec in nodes:
+        fathers = rec["fathers"]
+        if not isinstance(fathers, list) or not all(_is_id(f) for f in fathers):
+            raise ModelFileError(f"node {rec['id']} ({rec['class']!r}): fathers {fathers!r} must "
+                                 "be a list of node ids, e.g. [11]")
+        unknown = [f for f in fathers if f not in ids]
+        if unknown:
+            raise ModelFileError(f"node {rec['id']} ({rec['class']!r}) names father(s) {unknown}, "
+                                 "which are not nodes of this file")
+    inputs, output = doc.get("inputs"), doc.get("output")
+    if not isinstance(inputs, list) or not all(_is_id(i) and i in ids for i in inputs):
+        raise ModelFileError(f"'inputs' {inputs!r} must be a list of this file's node ids")
+    if not (_is_id(output) and output in ids):
+        raise ModelFileError(f"'output' {output!r} must be the id of one of this file's nodes")
 
 
 def _make_node(rec, embedded, base=None):
@@ -224,5 +268,5 @@ def from_reference(doc):
         nodes.append({"id": int(i), "class": REFERENCE_CLASSES.get(rec["classname"], rec["classname"]),
                       "name": name, "params": params, "fathers": fathers[int(i)]})
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "skeleton": bool(skeleton),
-            "inputs": input_ids, "output": outputs[0] if len(outputs) == 1 else None,
+            "inputs": [int(i) for i in input_ids], "output": outputs[0] if len(outputs) == 1 else None,
             "nodes": nodes, "data": data}

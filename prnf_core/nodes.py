@@ -180,7 +180,9 @@ class AlgorithmNode(Node):
     parameters = ()
     #: keyword parameters a family of algorithms shares (the projection engine's options)
     options = ()
-    COMMON = (Param("iteration", kind="int", low=0, doc="iterations to run"),
+    #: no node runs more iterations: 10^12 once allocated its error curves (7 TiB) first
+    MAX_ITERATIONS = 10 ** 8
+    COMMON = (Param("iteration", kind="int", low=0, high=MAX_ITERATIONS, doc="iterations to run"),
               Param("support_size", kind="int", low=1, optional=True,
                     doc="pixels in the support (None: the support rule sets it)"))
 

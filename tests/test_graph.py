@@ -86,3 +86,15 @@ def test_merged_branches_of_different_shapes(tmp_path):
     runner = Runner([a, b], phmodel.pOutput().after(merge))
     with pytest.raises(GraphError, match=r"joiner.*different shapes.*\(32, 32\).*\(24, 24\)"):
         runner.run(1, seed=0)
+
+
+def test_a_chain_of_1500_nodes_is_sorted_without_recursion(cfg):
+    # RecursionError: the topological sort was recursive
+    from prnf_core import graph
+    inp = node = phmodel.pInput(cfg)
+    chain = []
+    for _ in range(1500):
+        node = phmodel.ERA(1, 30).after(node)
+        chain.append(node)
+    out = phmodel.pOutput().after(node)
+    assert graph.collect([inp], out) == [inp, *chain, out]

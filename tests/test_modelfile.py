@@ -165,3 +165,64 @@ def test_relative_paths_in_a_model_file_resolve_against_its_folder(tmp_path, mon
     loaded = Runner(loadfile="project/m.json")
     assert loaded.inputs[0].params["config_dict"]["pattern_path"] == str(folder / "pattern.npy")
     assert loaded.run(1, seed=0)["final_eMod"].size == 1
+
+
+def _edited(tmp_path, network, edit):
+    (inputs, out), _, _ = network
+    Runner(inputs, out).dump_model(tmp_path / "m.json", skeleton=True)
+    doc = json.loads((tmp_path / "m.json").read_text())
+    edit(doc)
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    return tmp_path / "m.json"
+
+
+def _hio(doc):
+    return next(n for n in doc["nodes"] if n["class"] == "HIO")
+
+
+def _set(doc, k, **changes):
+    doc["nodes"][k].update(changes)
+
+
+STRUCTURE = {
+    # each was "KeyError: 2" or similar, naming nothing
+    "duplicate ids": (lambda d: _set(d, 1, id=d["nodes"][0]["id"]), r"node id \d+ appears twice"),
+    "a missing father": (lambda d: _hio(d).update(fathers=[999]), r"node \d+ \('HIO'\) names father\(s\) \[999\]"),
+    "fathers as text": (lambda d: _hio(d).update(fathers="11"), r"fathers '11' must be a list of node ids"),
+    "nodes as a dict": (lambda d: d.update(nodes={str(n["id"]): n for n in d["nodes"]}), "'nodes' must be a non-empty list"),
+    "a record without params": (lambda d: d["nodes"][1].pop("params"), r"lacks \['params'\]"),
+    "an unknown output": (lambda d: d.update(output=12345), "'output' 12345"),
+}
+
+
+@pytest.mark.parametrize("case", STRUCTURE, ids=list(STRUCTURE))
+def test_structural_mistakes_name_the_node(tmp_path, network, case):
+    edit, words = STRUCTURE[case]
+    with pytest.raises(ModelFileError, match=words):
+        Runner(loadfile=_edited(tmp_path, network, edit))
+
+
+def test_json_nested_100000_deep_is_a_model_file_error(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ModelFileError, match="nested too deeply"):
+        Runner(loadfile=path)
+
+
+def test_an_absurd_iteration_count_is_refused_up_front(tmp_path, network):
+    # 10^12 iterations allocated 7 TiB of error curves before failing
+    def huge(doc):
+        next(n for n in doc["nodes"] if n["class"] == "HIO")["params"]["iteration"] = 10 ** 12
+    with pytest.raises(ModelFileError, match=r"iteration=1000000000000: give an integer in \[0, 100000000\]"):
+        Runner(loadfile=_edited(tmp_path, network, huge))
+
+
+def test_a_chain_of_1500_nodes_in_a_model_file_loads(tmp_path, network):
+    # RecursionError: the topological sort was recursive
+    (_, _), pattern, mask = network
+    inp = node = phmodel.pInput(config(pattern, mask))
+    for _ in range(1500):
+        node = phmodel.ERA(1, 30).after(node)
+    Runner([inp], phmodel.pOutput().after(node)).dump_model(tmp_path / "chain.json", skeleton=True)
+    runner = Runner(loadfile=tmp_path / "chain.json")
+    assert len(runner.order) == 1502 and runner.iterations_per_repeat() == 1500
