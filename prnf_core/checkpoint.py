@@ -166,6 +166,16 @@ class Checkpoint:
                       emod=g["emod"][()], econ=g["econ"][()], path=json.loads(g.attrs["path"]))
 
     def save(self, repeat_id, stream, inputs):
+        """Keep one finished repeat; a full disk is a one-line error saying what is kept."""
+        try:
+            self._save(repeat_id, stream, inputs)
+        except (OSError, RuntimeError) as exc:      # h5py raises either on a full disk
+            raise DataFileError(f"cannot write repeat {repeat_id} to checkpoint '{self.path}': "
+                                f"{getattr(exc, 'strerror', None) or exc}; the repeats finished "
+                                "before it are kept: free some space (or move the checkpoint) "
+                                "and run the same command again to resume") from exc
+
+    def _save(self, repeat_id, stream, inputs):
         temp = f"incomplete-{repeat_id}"
         if temp in self.file:
             del self.file[temp]

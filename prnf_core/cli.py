@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from .errors import DataFileError, PRNFError, RankError
+from .errors import DataFileError, PRNFError, RankError, printable
 
 log = logging.getLogger("prnf")
 OWN_LOGGERS = ("prnf", "prnf_core", "prnf_algorithms")
@@ -42,7 +42,7 @@ class Progress:
         key = (repeat, node.id)
         self.bar.update(done - self.last.get(key, 0))
         self.last[key] = done
-        self.bar.set_postfix_str(f"repeat {self.finished + 1}/{self.repeats} {node.name} "
+        self.bar.set_postfix_str(f"repeat {self.finished + 1}/{self.repeats} {printable(node.name)} "
                                  f"{done}/{total} eMod {emod:.4f}", refresh=False)
 
     def repeat_done(self, repeat, stream):
@@ -59,9 +59,14 @@ class Progress:
         left = elapsed / self.finished * (self.repeats - self.finished)
         emod = stream.emod[-1] if len(stream.emod) else float("nan")
         self.stream.write(f"prnf: repeat {self.finished} of {self.repeats} done (id {repeat}, "
-                          f"{' -> '.join(stream.path)}, last eMod {emod:.4f}), {elapsed:.1f} s, "
+                          f"{_path(stream.path)}, last eMod {emod:.4f}), {elapsed:.1f} s, "
                           f"about {left:.0f} s left\n")
         self.stream.flush()
+
+
+def _path(names):
+    """A stream's path of node names, escaped for the terminal (names come from files)."""
+    return " -> ".join(printable(name) for name in names)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -323,19 +328,30 @@ def _finish(runner, out, args):
     with signals_deferred():
         _save(runner, out, args.out)
         if args.plot:
-            runner.plot_result(out, args.plot)
+            _plot(runner, out, args)
         # a signal held during the save is raised on leaving this block: its message must
         # say the files are complete, not "nothing was saved"
         args.saved = [path for path in (args.out, args.plot) if path]
     shell = out["resolution_shell"]
     from .phexec import merge_note
     print(f"merged {merge_note(out)} over {out['ranks']} rank(s), seed {out['seed']}")
-    print(f"path: {' -> '.join(out['stream_path'])}")
+    print(f"path: {_path(out['stream_path'])}")
     print(f"final eMod of each repeat's estimate (median): {np.median(out['final_eMod']):.4f}")
     if np.isfinite(out["free_eMod"]).any():
         print(f"free eMod, on pixels never fitted (median): {np.nanmedian(out['free_eMod']):.4f}")
     print(f"PRTF drops below 1/e at shell: {shell if shell is not None else 'never (edge of data)'}")
     print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
+
+
+def _plot(runner, out, args):
+    """Draw --plot; a full disk or an unwritable path is a one-line error (the result file
+    is complete by then, and the message says so)."""
+    try:
+        runner.plot_result(out, args.plot)
+    except OSError as exc:
+        args.saved = [args.out]
+        raise DataFileError(f"cannot write --plot '{args.plot}': {exc.strerror or exc}; the "
+                            f"result itself was saved in '{args.out}'") from exc
 
 
 def _save(runner, out, path):

@@ -35,3 +35,11 @@ class RankError(PRNFError, RuntimeError):
 
 class ResourceError(PRNFError, MemoryError):
     """A run cannot fit in the memory available; refused before the allocation."""
+
+
+def printable(text):
+    """``text`` safe to print on a terminal or in a log: a name read from a model file may
+    hold ANSI escapes or line breaks (they cleared the screen and forged log lines), which
+    are shown escaped; plain names are unchanged."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)[1:-1]

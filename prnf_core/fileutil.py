@@ -140,3 +140,33 @@ def cache_dir():
     ``$XDG_CACHE_HOME/prnf`` (default ``~/.cache/prnf``)."""
     return os.environ.get("PRNF_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "prnf")
+
+
+#: FFTW planner efforts ``PRNF_FFTW_EFFORT`` accepts (a misspelt one was used as MEASURE).
+FFTW_EFFORTS = ("FFTW_ESTIMATE", "FFTW_MEASURE", "FFTW_PATIENT", "FFTW_EXHAUSTIVE")
+
+
+def check_environment():
+    """PRNF's environment variables, checked before a run: a bad value is an error naming
+    it, an unwritable cache folder a warning (FFTW wisdom and rescued results cannot be
+    kept there; it was reported as saved)."""
+    import logging
+    effort = os.environ.get("PRNF_FFTW_EFFORT")
+    if effort is not None and effort not in FFTW_EFFORTS:
+        raise ConfigError(f"PRNF_FFTW_EFFORT={effort!r}: give one of {', '.join(FFTW_EFFORTS)}, "
+                          "or unset it (FFTW_PATIENT)")
+    folder = cache_dir()
+    if not _writable_folder(folder):
+        logging.getLogger("prnf").warning(
+            "the cache folder '%s' (PRNF_CACHE_DIR) cannot be written: FFTW plans are not "
+            "kept between runs and a result that cannot be saved has nowhere to go; set "
+            "PRNF_CACHE_DIR to a folder you can write to", folder)
+
+
+def _writable_folder(folder):
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from .errors import DataFileError
+from .errors import DataFileError, PRNFError
 
 SUFFIXES = (".npy", ".mat", ".bin", ".h5", ".hdf5", ".cxi", ".edf", ".tif", ".tiff")
 #: Where a CXI file keeps its measured pattern and mask (CXI 1.5; PyNX writes these).
@@ -50,7 +50,7 @@ def load_array(path, shape=None, dataset=None, dtype="<f8"):
                             f"supported: {', '.join(SUFFIXES)}")
     try:
         return reader(path, shape=shape, dataset=dataset, dtype=dtype)
-    except DataFileError:
+    except PRNFError:         # ours already (a file larger than the memory, say)
         raise
     except Exception as exc:  # a corrupt file of any kind
         raise DataFileError(f"cannot read '{path}' as {suffix}: {exc}") from exc

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from . import graph, modelfile, parallel
-from .errors import ConfigError, NodeError, PRNFError, RankError
+from .errors import ConfigError, NodeError, PRNFError, RankError, printable
 from .merge import MIN_AGREEMENT, MergeAccumulator, edge_shell, radial_profile, resolution_shell
 from .stream import PRECISIONS, RunContext
 
@@ -49,6 +49,8 @@ class Runner:
             inputnodes, outputnode, self.skeleton = modelfile.load(loadfile)
         elif reload_dataset:
             raise ConfigError("reload_dataset is only valid together with loadfile")
+        from .fileutil import check_environment
+        check_environment()
         if precision not in PRECISIONS:
             raise ConfigError(f"precision={precision!r}: give one of {sorted(PRECISIONS)}")
         self.inputs = list(inputnodes or [])
@@ -158,7 +160,9 @@ class Runner:
         shapes = [s for s in (n.peek_shape() for n in self.inputs) if s is not None]
         kept = 0 if keep is None else min(keep + 1, repeat)
         fix = ("lower keep_best (or use match) or " if kept > 1 else "") + \
-            "phase a cropped or binned pattern, in single precision, or on more ranks/nodes"
+            "phase a cropped or binned pattern" + \
+            (", in single precision" if self.precision == "double" else "") + \
+            ", or on a machine with more memory"
         check_fits(run_peak(shapes, self.precision, kept),
                    f"a {self.precision}-precision run of shape {shapes[0] if shapes else '?'}"
                    + (f" keeping {kept} repeats for keep_best" if kept > 1 else ""), fix)
@@ -404,12 +408,12 @@ def _check_object(stream, repeat_id):
     """A repeat's object must be finite; an all-zero one is said (its eMod means nothing)."""
     if not np.all(np.isfinite(stream.x)):
         raise NodeError(f"repeat {repeat_id} ended with NaN or infinite values in its object "
-                        f"(path {' -> '.join(stream.path)}): the data's values overflow the "
+                        f"(path {printable(' -> '.join(stream.path))}): the data's values overflow the "
                         "run's precision; use precision='double' or scale the pattern")
     if not np.any(stream.x):
         log.warning("repeat %d ended with an all-zero object (path %s): its eMod means "
                     "nothing; check the support, the mask and the initial model", repeat_id,
-                    " -> ".join(stream.path))
+                    printable(" -> ".join(stream.path)))
 
 
 def _reference_of(stream):

@@ -163,3 +163,77 @@ def test_project_config_files_follow_the_umask(tmp_path, monkeypatch):
     finally:
         os.umask(old)
     assert os.stat(os.path.join(folder, "config.ini")).st_mode & 0o777 == 0o664
+
+
+def test_a_checkpoint_on_a_full_disk_is_one_line_naming_what_is_kept(tmp_path, capsys, monkeypatch):
+    # a raw h5py traceback
+    path = model(tmp_path)
+    from prnf_core import checkpoint
+    def full_disk(self, repeat_id, stream, inputs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(checkpoint.Checkpoint, "_save", full_disk)
+    assert main(["run", path, "-q", "--checkpoint", str(tmp_path / "ck.h5"),
+                 "--out", str(tmp_path / "r.h5")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "cannot write repeat 0 to checkpoint" in err and "No space left on device" in err
+    assert "run the same command again to resume" in err and not (tmp_path / "r.h5").exists()
+
+
+def test_a_plot_on_a_full_disk_is_one_line_and_the_result_is_kept(tmp_path, capsys, monkeypatch):
+    path = model(tmp_path)
+    from prnf_core import results
+    def full_disk(out, save_file=None):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(results, "plot_result", full_disk)
+    assert main(["run", path, "-q", "--out", str(tmp_path / "r.h5"),
+                 "--plot", str(tmp_path / "r.png")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot write --plot" in err, err
+    assert f"the result itself was saved in '{tmp_path / 'r.h5'}'" in err
+    with h5py.File(tmp_path / "r.h5") as f:
+        assert f["sample_retrieved"].shape == (32, 32)
+
+
+def test_node_names_from_a_model_file_are_printed_escaped(tmp_path, capsys):
+    # ANSI escapes and newlines in a name cleared the terminal and forged log lines
+    import json
+    path = model(tmp_path)
+    doc = json.loads(pathlib.Path(path).read_text())
+    next(n for n in doc["nodes"] if n["class"] == "HIO")["name"] = "\x1b[2J\nprnf: error: forged"
+    pathlib.Path(path).write_text(json.dumps(doc))
+    assert main(["run", path, "-q", "--out", str(tmp_path / "r.h5")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\nprnf: error: forged" not in out
+    assert "path: \\x1b[2J\\nprnf: error: forged" in out
+
+
+def test_a_bogus_fftw_effort_is_refused(tmp_path, capsys, monkeypatch):
+    # accepted silently (planned as FFTW_MEASURE)
+    path = model(tmp_path)
+    monkeypatch.setenv("PRNF_FFTW_EFFORT", "BOGUS")
+    assert main(["run", path, "-q", "--out", str(tmp_path / "r.h5")]) == 1
+    assert "PRNF_FFTW_EFFORT='BOGUS': give one of FFTW_ESTIMATE" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes everywhere")
+def test_an_unwritable_cache_folder_is_said(tmp_path, caplog, monkeypatch):
+    _unwritable_cache(tmp_path, caplog, monkeypatch)
+
+
+def test_an_unwritable_cache_folder_is_said_even_to_root(tmp_path, caplog, monkeypatch):
+    (tmp_path / "file").write_text("x")             # a folder under a file: nobody writes it
+    monkeypatch.setenv("PRNF_CACHE_DIR", str(tmp_path / "file" / "cache"))
+    path = model(tmp_path)
+    with caplog.at_level("WARNING"):
+        Runner(loadfile=path)
+    assert "cannot be written: FFTW plans are not kept" in caplog.text
+
+
+def _unwritable_cache(tmp_path, caplog, monkeypatch):
+    cache = tmp_path / "ro"
+    cache.mkdir(mode=0o500)
+    monkeypatch.setenv("PRNF_CACHE_DIR", str(cache))
+    with caplog.at_level("WARNING"):
+        Runner(loadfile=model(tmp_path))
+    assert "cannot be written" in caplog.text
