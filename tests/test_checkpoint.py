@@ -133,7 +133,7 @@ def test_a_checkpoint_in_use_is_refused_naming_its_owner(cfg, tmp_path):
         assert "delete" not in str(info.value)
     finally:
         other.kill()
-        other.wait()
+        other.wait(timeout=30)
     # the owner has ended: its lock is stale and taken over; the lock goes with the run
     assert network(cfg).run(1, seed=1, checkpoint=checkpoint)["merged"] == 1
     assert not (tmp_path / "ck.h5.lock").exists()
@@ -156,7 +156,7 @@ def test_two_concurrent_runs_on_one_checkpoint(cfg, tmp_path):
         assert second.returncode != 0 and f"is in use by process {first.pid}" in second.stderr
     finally:
         first.kill()
-        first.wait()
+        first.wait(timeout=30)
 
 
 def test_a_checkpoint_of_two_ranks_is_not_resumed_by_one(cfg, tmp_path):

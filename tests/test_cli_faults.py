@@ -29,6 +29,15 @@ def prnf(*args, env=None, **kwargs):
                             **kwargs)
 
 
+def watchdog(proc, seconds=300):
+    """Kill ``proc`` after ``seconds``: a read of its output must never wait forever."""
+    import threading
+    timer = threading.Timer(seconds, proc.kill)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def leftovers(folder):
     return [p.name for p in pathlib.Path(folder).rglob(".tmp-*")]
 
@@ -66,7 +75,7 @@ def test_a_result_that_cannot_be_saved_is_kept_elsewhere(tmp_path, capsys, monke
 def _small_disk(folder):
     folder.mkdir()
     if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
-                                            str(folder)], capture_output=True).returncode != 0:
+                                            str(folder)], capture_output=True, timeout=30).returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
 
 
@@ -84,7 +93,7 @@ def test_a_full_disk_is_an_error_not_a_crash(tmp_path):
         assert "No space left on device" in err and "the result is kept in" in err
         assert leftovers(disk) == [] and not (disk / "r.h5").exists()
     finally:
-        subprocess.run(["umount", str(disk)])
+        subprocess.run(["umount", str(disk)], timeout=30)
 
 
 @pytest.mark.parametrize("sig,code,words", [(signal.SIGTERM, 143, "terminated by SIGTERM"),
@@ -96,6 +105,7 @@ def test_signals_end_cleanly_and_the_run_resumes(tmp_path, sig, code, words):
     args = ("run", path, "--repeat", "5000", "--seed", "1", "--checkpoint", str(checkpoint),
             "--out", str(tmp_path / "r.h5"))
     proc = prnf(*args)
+    watchdog(proc)
     seen = ""
     while "repeat 2 of 5000 done" not in seen:       # batch-log progress: repeats are saved
         line = proc.stderr.readline()

@@ -214,6 +214,8 @@ def test_sigterm_to_one_rank_stops_the_whole_job(data, tmp_path):
     proc = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, "-m", "prnf_core.cli", "run",
                              model_path, "--repeat", "100000", "--out", str(tmp_path / "r.h5")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    from test_cli_faults import watchdog
+    watchdog(proc, 120)
     try:
         seen = ""
         while "repeat 1 of 100000 done" not in seen:    # the ranks are phasing (handlers set)
@@ -225,7 +227,7 @@ def test_sigterm_to_one_rank_stops_the_whole_job(data, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.communicate(timeout=30)
     assert proc.returncode != 0
     assert "terminated by SIGTERM on MPI rank 1 of 2" in err and "MPI_Abort" in err, err[-2000:]
     assert not (tmp_path / "r.h5").exists()

@@ -103,7 +103,7 @@ def test_core_never_imports_numba():
     import sys
     code = ("import sys, prnf_core; from prnf_core import phexec, phmodel; "
             "assert 'numba' not in sys.modules, 'core imported numba'")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_registry_is_cached_and_resettable():
@@ -169,7 +169,7 @@ def test_writing_a_plugin_imports_little():
     import sys
     code = ("import sys; from prnf_core import hookimpl; "
             "print(sorted(m for m in ('numpy', 'scipy', 'h5py', 'numba') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"
 
 
@@ -206,7 +206,7 @@ def test_the_installed_package_loads_its_algorithms(tmp_path):
     code = ("from prnf_core.plugins import get_registry; "
             "print(' '.join(sorted(get_registry().names())))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "failed to import" not in proc.stderr, proc.stderr
     assert {"ERA", "HIO", "DM", "RAAR", "HPR"} <= set(proc.stdout.split())
 
