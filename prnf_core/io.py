@@ -114,6 +114,8 @@ def array_shape(path, shape=None):
     dataset = named.group(2) if named else None
     path = named.group(1) if named else path
     suffix = os.path.splitext(path)[1].lower()
+    if not os.path.isfile(path):      # a FIFO would block the header's read forever
+        return None
     try:
         if suffix == ".npy":
             header = _npy_header(path)
