@@ -61,7 +61,7 @@ class Runner:
         self.precision = precision
         self.threads = _check_threads(threads) if threads is not None else \
             parallel.default_threads(self.comm)
-        self.progress = progress
+        self.progress = _check_progress(progress)
         self.last_seed = None
         self.checkpoint = None
         self.selection = None       # how keep_best/match chose the merged repeats (last run)
@@ -392,6 +392,17 @@ class Runner:
         """Draw the result's six panels; returns the matplotlib figure."""
         from .results import plot_result
         return plot_result(out, save_file)
+
+
+def _check_progress(progress):
+    """None or False: no progress reports; else a callable (``Runner(progress=False)`` failed
+    deep in the first node with "'bool' object is not callable")."""
+    if progress is None or progress is False:
+        return None
+    if not callable(progress):
+        raise ConfigError(f"progress={progress!r}: give a callable progress(node, done, total, "
+                          "emod, repeat), or None/False for no progress reports")
+    return progress
 
 
 def _run_node(node, fathers, ctx, rng, repeat_id):

@@ -209,7 +209,7 @@ class _quiet:
 def run_with(pattern, **run):
     inp = phmodel.pInput(config(pattern))
     Runner([inp], phmodel.pOutput().after(phmodel.ERA(2, 20).after(inp)),
-           **{k: run.pop(k) for k in ("threads", "precision") if k in run}).run(1, **run)
+           **{k: run.pop(k) for k in ("threads", "precision", "progress") if k in run}).run(1, **run)
 
 
 ARGUMENTS = {
@@ -219,7 +219,13 @@ ARGUMENTS = {
     "seed 'abc'": ({"seed": "abc"}, "seed='abc'"),
     "threads 'two'": ({"threads": "two"}, "threads='two': give an integer >= 1"),
     "threads 0": ({"threads": 0}, "threads=0"),
+    "progress 'yes'": ({"progress": "yes"}, "progress='yes': give a callable"),
 }
+
+
+def test_progress_false_means_no_progress_reports(files):
+    # Runner(progress=False) failed in the first node: "'bool' object is not callable"
+    run_with(files[1], progress=False)
 
 
 @pytest.mark.parametrize("case", ARGUMENTS, ids=list(ARGUMENTS))
