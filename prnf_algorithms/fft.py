@@ -75,6 +75,8 @@ def save_wisdom():
         atomic_write(_wisdom_file(), json.dumps(payload).encode())
     except OSError as exc:
         log.debug("FFTW wisdom not saved: %s", exc)
+        return False
+    return True
 
 
 class FFTPair:
@@ -231,11 +233,12 @@ class SplitPlans:
                                plan([n0], last, last, 1, -1, block),
                                plan([n0], last, last, 1, 1, block)], np.uint64)
         self.rest = rest
-        save_wisdom()
+        kept = save_wisdom()
         spent = time.perf_counter() - started
-        if spent > 1:
-            log.info("planned the FFTs of shape %s (%s) in %.1f s; kept as wisdom in %s",
-                     tuple(shape), self.dtype, spent, _wisdom_file())
+        if spent > 1:      # say where the plans went only where they did go
+            log.info("planned the FFTs of shape %s (%s) in %.1f s; %s", tuple(shape), self.dtype,
+                     spent, f"kept as wisdom in {_wisdom_file()}" if kept else
+                     f"not kept (cannot write {_wisdom_file()}): the next process plans again")
 
     @property
     def slab_forward(self):

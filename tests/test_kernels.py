@@ -269,3 +269,13 @@ def test_support_selection_is_exact_top_n(rng, count, ties):
     chosen = naive.top_n(score, count)
     np.testing.assert_array_equal(state, old + 2 * chosen)
     assert chosen.sum() == min(count, np.count_nonzero(score >= 0))
+
+
+def test_wisdom_says_whether_it_was_kept(tmp_path, monkeypatch):
+    # the planning message said "kept as wisdom in ..." even when the file could not be written
+    from prnf_algorithms import fft
+    monkeypatch.setenv("PRNF_CACHE_DIR", str(tmp_path))
+    assert fft.save_wisdom() is True and (tmp_path / "fftw_wisdom.json").is_file()
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("PRNF_CACHE_DIR", str(tmp_path / "file" / "cache"))   # under a file
+    assert fft.save_wisdom() is False
