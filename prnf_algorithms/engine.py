@@ -131,8 +131,8 @@ class ProjectionAlgorithm(AlgorithmNode):
     (a whole-array step on ``x``), :meth:`pixel_map` (a per-pixel value ``m`` for the
     update rule) and :meth:`support_rule` (how the support is chosen).
 
-    Keyword options every projection algorithm shares (:data:`OPTIONS`; defaults keep the
-    seed's behaviour): ``positivity``, ``real``, ``support_sigma``, ``shrink_iterations``,
+    Keyword options every projection algorithm shares (:data:`OPTIONS`; defaults keep
+    spipy's behaviour): ``positivity``, ``real``, ``support_sigma``, ``shrink_iterations``,
     ``support_threshold``, ``sigma_end``, ``support_every``, ``support_rule``.
     """
 

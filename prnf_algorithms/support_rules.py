@@ -44,7 +44,7 @@ class SupportRule:
 
 
 class BySize(SupportRule):
-    """The seed's shrinkwrap: the ``support_size`` brightest pixels, optionally of ``|y|``
+    """spipy's shrinkwrap: the ``support_size`` brightest pixels, optionally of ``|y|``
     smoothed by ``support_sigma``, shrinking linearly from the incoming support's size over
     ``shrink_iterations``."""
 

@@ -99,7 +99,7 @@ def build_parser():
                                                  **{"formatter_class": HelpFormatter, **kw})
 
     run = sub.add_parser("run", help="run a model file (under mpiexec: repeats on every rank)")
-    run.add_argument("model", help="model JSON written by Runner.dump_model (or the reference system)")
+    run.add_argument("model", help="model JSON written by Runner.dump_model (or spipy's phexec)")
     _add_run_options(run)
     run.add_argument("--out", default="result.h5", help="result file (.h5, .cxi)")
     run.add_argument("--plot", default=None, help="also draw the result to this PNG")
@@ -145,7 +145,7 @@ def build_parser():
     phase.add_argument("--checkpoint", default=None,
                        help="HDF5 file keeping finished repeats; run again to resume")
 
-    demo = sub.add_parser("demo", help="simulate a pattern and phase it with the seed's network")
+    demo = sub.add_parser("demo", help="simulate a pattern and phase it with spipy's example network")
     _add_run_options(demo, repeat=8, seed=2026, keep_best=4)
     demo.add_argument("--out", default="result.h5", help="result file (.h5, .cxi)")
     demo.add_argument("--plot", default="result.png", help="picture of the result")

@@ -1,4 +1,4 @@
-"""The embedded main job: a simulated single-particle pattern phased by the seed's network."""
+"""The embedded main job: a simulated single-particle pattern phased by spipy's example network."""
 from __future__ import annotations
 
 import os
@@ -13,10 +13,10 @@ PATTERN, MASK = "demo_pattern.npy", "demo_mask.npy"      # written beside the re
 
 
 def build(workdir, make_runner):
-    """Simulate the pattern into ``workdir`` and wire the seed's example network.
+    """Simulate the pattern into ``workdir`` and wire spipy's example network.
 
     Returns (runner, true object). Two inputs; HIO, ERA, RAAR branches; merge; DM; ERA; output
-    (the seed's example with a final ERA, so that the answer is a clean projection).
+    (spipy's example with a final ERA, so that the answer is a clean projection).
     """
     from . import phmodel
     intensity, mask, truth = simulate_pattern(SHAPE, RADIUS, PHOTONS, beamstop=3, gap=1, seed=7)

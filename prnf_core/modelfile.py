@@ -1,4 +1,4 @@
-"""Model files: PRNF's versioned JSON, and the reference system's JSON list (read only).
+"""Model files: PRNF's versioned JSON, and spipy's JSON list (read only).
 
 Loading never executes code and never unpickles: class names resolve through the core's
 node types and the plugin registry, arrays are base64 of raw little-endian bytes.
@@ -245,9 +245,9 @@ def _algorithm_class(name, distribution):
 
 
 def from_reference(doc):
-    """Translate the reference system's ``[skeleton, input_ids, {id: node}]`` into PRNF's form."""
+    """Translate spipy's ``[skeleton, input_ids, {id: node}]`` into PRNF's form."""
     if len(doc) != 3 or not isinstance(doc[2], dict):
-        raise ModelFileError("unrecognised model file: a JSON list must be the reference system's "
+        raise ModelFileError("unrecognised model file: a JSON list must be spipy's "
                              "[skeleton, input_ids, {id: node}]")
     skeleton, input_ids, table = doc
     fathers = {int(i): [] for i in table}

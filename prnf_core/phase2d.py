@@ -1,4 +1,4 @@
-"""2D project workflow (the reference ``phase.phase2d``); see :mod:`prnf_core.project`."""
+"""2D project workflow (spipy's ``phase.phase2d``); see :mod:`prnf_core.project`."""
 from .project import Workflow
 
 _workflow = Workflow(2)

@@ -1,4 +1,4 @@
-"""3D project workflow (the reference ``phase.phase3d``); see :mod:`prnf_core.project`."""
+"""3D project workflow (spipy's ``phase.phase3d``); see :mod:`prnf_core.project`."""
 from .project import Workflow
 
 _workflow = Workflow(3)

@@ -1,4 +1,4 @@
-"""Running phasing networks: :class:`Runner` (the reference system's ``phexec``)."""
+"""Running phasing networks: :class:`Runner` (spipy's ``phexec``)."""
 from __future__ import annotations
 
 import heapq
@@ -90,7 +90,7 @@ class Runner:
         Parameters
         ----------
         repeat : int
-            Phasings per rank (the seed's meaning); repeat indices, not ranks, pick the random
+            Phasings per rank (as in spipy); repeat indices, not ranks, pick the random
             streams, so a seed gives the same result for 1 rank x 8 and 4 ranks x 2.
         seed : int, optional
             Seed of every random start; a fresh one is drawn (and reported) when None.
@@ -483,7 +483,7 @@ def _keep_count(keep_best, total):
 
 
 def result_dict(acc, runner, seed, repeat, keep_best):
-    """The merged result: the seed's keys plus per-repeat errors, PRTF shells and the model."""
+    """The merged result: spipy's keys plus per-repeat errors, PRTF shells and the model."""
     d = acc.data
     phases = getattr(acc, "phases", acc)        # keep_best: every repeat's phases
     count = phases.count

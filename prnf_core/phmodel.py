@@ -1,4 +1,4 @@
-"""Network building blocks (the reference system's ``phmodel``).
+"""Network building blocks (spipy's ``phmodel``).
 
 ``pInput``, ``pOutput`` and ``pMerge`` live in the core; every algorithm (``ERA``, ``HIO``,
 ``DM``, ``RAAR``, ``HPR`` and any plugin's) is looked up in the plugin registry on access::

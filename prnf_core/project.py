@@ -1,6 +1,6 @@
-"""The project workflow of the reference ``phase2d``/``phase3d`` modules, on the network runner.
+"""The project workflow of spipy's ``phase2d``/``phase3d`` modules, on the network runner.
 
-A project is a folder with ``config.ini`` (the seed's keys), the compiled network
+A project is a folder with ``config.ini`` (spipy's keys), the compiled network
 ``model.json``, and after a run ``result.h5``, ``result.png`` (and ``run.log`` or
 ``job.slurm``). The schedule ``'100RAAR 200DM 200ERA'`` becomes a chain of algorithm nodes
 from the plugin registry, so plugins work in schedules too.
@@ -27,7 +27,7 @@ KEYS = {
     ("input", "inner_mask"): ("5", "3", "pixels with radius < inner_mask float (beam stop)"),
     ("input", "outer_mask"): ("auto", "auto", "intensity of pixels with radius >= outer_mask set "
                               "to 0; auto: the edge of the data (half the smallest axis), so only "
-                              "corners go (the seed's 64 zeroed most of a 256^2 pattern's high q)"),
+                              "corners go (spipy's default 64 zeroed most of a 256^2 pattern's high q)"),
     ("input", "outer_outer_mask"): ("None", "None", "with mask_edges: radii in [outer_mask, outer_outer_mask] float instead"),
     ("input", "mask_edges"): ("True", "False", "let the ring outer_mask..outer_outer_mask float"),
     ("input", "subtract_percentile"): ("None", "None", "subtract this percentile (0-100] of the data"),
@@ -359,7 +359,7 @@ class Workflow:
         self.dims, self.current = dims, None
 
     def functions(self):
-        """The four module-level functions of the reference API, bound to this workflow."""
+        """The four module-level functions of spipy's API, bound to this workflow."""
         return self.new_project, self.config_project, self.run_project, self.use_project
 
     def new_project(self, data_path, mask_path=None, path=None, name=None):

@@ -10,9 +10,9 @@ import numpy as np
 
 from .fileutil import atomic_path, atomic_write
 
-#: result key -> (the seed's dataset name, CXI place, units, description). The file follows
+#: result key -> (spipy's dataset name, CXI place, units, description). The file follows
 #: the CXI conventions (cxi_version, entry_1/image_1 with data and mask, process_1, data_1
-#: links; NeXus classes so silx shows the object by default); the seed's names stay at the
+#: links; NeXus classes so silx shows the object by default); spipy's names stay at the
 #: root as links, so existing scripts keep working.
 DATASETS = {
     "sample_ret": ("sample_retrieved", "image_1/data", "data amplitude x pixels",
@@ -71,7 +71,7 @@ def save_h5(out, save_file, command=None):
     ``mask``, NXdata: silx shows it), ``entry_1/image_1/process_1`` (program, version,
     command, the network as JSON, settings), ``entry_1/data_1`` (the measured amplitude and
     mask, and a link to the object as ``data``), ``entry_1/result_1`` (PRTF, errors, model
-    amplitude). Every dataset has ``description`` and ``units``; the seed's dataset names
+    amplitude). Every dataset has ``description`` and ``units``; spipy's dataset names
     (:data:`DATASETS`) are links at the root. Root attributes as before: the model JSON,
     stream path, seed (as text), repeats, ranks, merged, keep_best, precision, resolution
     shell (-1 if the PRTF never drops below 1/e), library versions, selection (JSON).

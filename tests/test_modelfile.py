@@ -86,7 +86,7 @@ def test_reference_model_file_loads_and_runs(spipy_data):
     ("{not json", "not valid JSON"),
     ('{"format": "something-else"}', "not a PRNF model file"),
     ('{"format": "prnf-model", "format_version": 99}', "newer than this PRNF reads"),
-    ('[1, 2]', "reference system"),
+    ('[1, 2]', "spipy's"),
 ])
 def test_malformed_model_files(tmp_path, text, words):
     path = tmp_path / "bad.json"
