@@ -1,1 +1,1 @@
-"""The README's plugin guide example (tested by tests/test_plugins.py)."""
+"""The plugin guide's example (docs/plugins.md; tested by tests/test_plugins.py)."""
