@@ -99,8 +99,13 @@ def build_parser():
                                                  **{"formatter_class": HelpFormatter, **kw})
 
     run = sub.add_parser("run", help="run a model file (under mpiexec: repeats on every rank)")
-    run.add_argument("model", help="model JSON written by Runner.dump_model (or spipy's phexec)")
-    _add_run_options(run)
+    run.add_argument("model", help="model JSON written by Runner.dump_model or --dump-model "
+                     "(or spipy's phexec)")
+    _add_run_options(run, repeat=None, from_model=True)
+    run.add_argument("--match", type=_match, default=None,
+                     help="of the kept repeats, merge only those within this fraction of the best "
+                          "one's error that are, aligned, its solution (e.g. 0.1; 'off': all "
+                          "kept); default: the model file's run options, else off")
     run.add_argument("--out", default="result.h5", help="result file (.h5, .cxi)")
     run.add_argument("--plot", default=None, help="also draw the result to this PNG")
     run.add_argument("--checkpoint", default=None,
@@ -132,8 +137,9 @@ def build_parser():
                        help="independent random starts per rank (recipe default: 8)")
     phase.add_argument("--keep-best", type=_keep_best, default=None,
                        help="merge only the K best repeats by free eMod (recipe default: 4)")
-    phase.add_argument("--match", type=float, default=None,
-                       help="and only those within this fraction of the best (recipe default: 0.1)")
+    phase.add_argument("--match", type=_match, default=None,
+                       help="and only those within this fraction of the best ('off': all kept; "
+                            "recipe default: 0.1)")
     phase.add_argument("--seed", type=int, default=None, help="random seed (default: fresh, reported)")
     phase.add_argument("--threads", type=int, default=None, help="threads per rank (default: cores/ranks)")
     phase.add_argument("--precision", choices=("single", "double"), default="single",
@@ -141,7 +147,9 @@ def build_parser():
     phase.add_argument("--out", default="result.h5", help="result file (.h5, .cxi)")
     phase.add_argument("--plot", default=None, help="also draw the result to this PNG")
     phase.add_argument("--dump-model", default=None,
-                       help="also write the network as a model file (rerun or edit it with prnf run)")
+                       help="also write the network and its run options (repeat, keep-best, "
+                            "match, precision, the seed if given) as a model file: prnf run "
+                            "replays it, or edit it first")
     phase.add_argument("--checkpoint", default=None,
                        help="HDF5 file keeping finished repeats; run again to resume")
 
@@ -181,20 +189,45 @@ def build_parser():
     return parser
 
 
-def _add_run_options(p, repeat=1, seed=None, keep_best=None):
-    p.add_argument("--repeat", type=int, default=repeat, help="independent phasings per rank")
-    p.add_argument("--seed", type=int, default=seed, help="random seed (default: fresh, reported)")
+def _add_run_options(p, repeat=1, seed=None, keep_best=None, from_model=False):
+    """``from_model``: unset options take the model file's run options (``prnf run``)."""
+    recorded = "; default: the model file's run options, else " if from_model else ""
+    p.add_argument("--repeat", type=int, default=repeat,
+                   help="independent phasings per rank" + (recorded + "1" if from_model else ""))
+    p.add_argument("--seed", type=int, default=seed, help="random seed (default: " +
+                   ("the model file's, else " if from_model else "") + "fresh, reported)")
     p.add_argument("--keep-best", type=_keep_best, default=keep_best,
-                   help="merge only the K best repeats (or a fraction < 1), ranked by free eMod "
-                        "when the inputs have free pixels, else by final eMod")
+                   help="merge only the K best repeats (or a fraction < 1; 'all': every one), "
+                        "ranked by free eMod when the inputs have free pixels, else by final "
+                        "eMod" + (recorded + "all" if from_model else ""))
     p.add_argument("--threads", type=int, default=None, help="threads per rank (default: cores/ranks)")
-    p.add_argument("--precision", choices=("single", "double"), default="single",
-                   help="complex64 or complex128 iterations")
+    p.add_argument("--precision", choices=("single", "double"), default=None if from_model else "single",
+                   help="complex64 or complex128 iterations" + (recorded + "single" if from_model else ""))
+
+
+#: ``--match off``: no match, even where a recipe or a model file asks for one
+OFF = "off"
 
 
 def _keep_best(text):
-    value = float(text)
+    if text.strip().lower() == "all":
+        return 1.0                     # the fraction 1: every repeat
+    value = _number(text, "a count such as 4, a fraction such as 0.5, or all")
     return int(value) if value >= 1 and value.is_integer() else value
+
+
+def _match(text):
+    if text.strip().lower() in ("off", "none"):
+        return OFF
+    return _number(text, "a fraction such as 0.1, or off")
+
+
+def _number(text, fix):
+    # argparse's own message would read "invalid _match value"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give {fix}") from None
 
 
 class Terminated(KeyboardInterrupt):
@@ -289,10 +322,10 @@ def _check_outputs(args):
     from .fileutil import check_writable
     if _world().rank != 0:
         return
-    for option in ("out", "plot", "checkpoint"):
+    for option in ("out", "plot", "checkpoint", "dump_model"):
         value = getattr(args, option, None)
         if value:
-            check_writable(value, f"--{option}")
+            check_writable(value, f"--{option.replace('_', '-')}")
 
 
 def _check_collisions(args, inputs=(), outputs=()):
@@ -312,9 +345,10 @@ def _check_collisions(args, inputs=(), outputs=()):
 def _input_files(nodes):
     """(what, file) of every file the input nodes read."""
     from .io import file_part
+    from .modelfile import PATH_KEYS
     for node in nodes:
         config = node.params["config_dict"]
-        for key in ("pattern_path", "mask_path", "initial_model", "support_path"):
+        for key in PATH_KEYS:
             if isinstance(config.get(key), str):
                 yield f"{key} of input {node.id}", file_part(config[key])
 
@@ -380,14 +414,43 @@ def _datasets(specs, inputs):
     return datasets
 
 
+#: what ``prnf run`` takes from a model file's run options when not given, and else
+RUN_OPTIONS = {"repeat": 1, "keep_best": None, "match": None, "precision": "single",
+               "seed": None}
+
+
+#: what an option recorded as null means, in the words of the command line
+NOT_SET = {"keep_best": "all", "match": OFF, "seed": "fresh"}
+
+
+def _replayed_options(args):
+    """The options of ``prnf run``: those given, else the model file's run options (written
+    by ``prnf phase --dump-model``), else :data:`RUN_OPTIONS`. Returns the ones taken from
+    the file."""
+    from .modelfile import run_options
+    recorded = run_options(args.model)
+    taken = {}
+    for key, fallback in RUN_OPTIONS.items():
+        value = getattr(args, key)
+        if value is None and key in recorded:
+            value = taken[key] = recorded[key]
+        setattr(args, key, fallback if value is None else None if value == OFF else value)
+    return taken
+
+
 def cmd_run(args):
     _check_outputs(args)
+    taken = _replayed_options(args)
+    if taken and _world().rank == 0:
+        log.info("run options from the model file: %s",
+                 ", ".join(f"{k.replace('_', '-')} {NOT_SET.get(k) if v is None else v}"
+                           for k, v in taken.items()))
     runner = _runner(args, loadfile=args.model)
     if args.data:
         runner.reload(_datasets(args.data, runner.inputs))
     _check_collisions(args, [("model file", args.model), *_input_files(runner.inputs)])
     out = runner.run(repeat=args.repeat, seed=args.seed, keep_best=args.keep_best,
-                     checkpoint=args.checkpoint)
+                     match=args.match, checkpoint=args.checkpoint)
     _finish(runner, out, args)
 
 
@@ -432,17 +495,47 @@ def cmd_phase(args):
     _check_collisions(args, [("pattern", file_part(args.pattern)), ("--mask", args.mask),
                              ("--support", args.support)])
     recipe = get_registry().recipe(args.recipe)
-    options = recipe.run_options
+    options = dict(recipe.run_options)      # a copy: the recipe's own stay as declared
     for key in ("repeat", "keep_best", "match"):
         if getattr(args, key) is not None:
-            options[key] = getattr(args, key)
+            options[key] = None if getattr(args, key) == OFF else getattr(args, key)
     extra = {} if args.iterations is None else {"iterations": args.iterations}
     inputs, output = recipe.build(_phase_config(args), positivity=args.positivity, **extra)
     runner = _runner(args, inputnodes=inputs, outputnode=output)
     if args.dump_model and runner.comm.rank == 0:
-        runner.dump_model(args.dump_model, skeleton=True)
+        _dump_recipe(runner, args, options)
     out = runner.run(seed=args.seed, checkpoint=args.checkpoint, **options)
     _finish(runner, out, args)
+
+
+def _dump_recipe(runner, args, options):
+    """The network (a skeleton: the data stays in its files) with the run options, so that
+    ``prnf run FILE`` replays this ``prnf phase``."""
+    from .modelfile import write
+    recorded = {key: options.get(key, RUN_OPTIONS[key]) for key in ("repeat", "keep_best", "match")}
+    recorded["precision"] = args.precision
+    if args.seed is not None:        # a fresh seed is chosen when the run starts: not known here
+        recorded["seed"] = args.seed
+    doc = runner.model_document(skeleton=True)
+    doc["meta"]["run_options"] = recorded
+    path = os.path.abspath(args.dump_model)     # as _check_outputs checked it
+    _relative_inputs(doc, os.path.dirname(path))
+    write(path, doc)
+
+
+def _relative_inputs(doc, folder):
+    """Input paths relative to ``folder`` (the model file's, where ``prnf run`` resolves
+    them): the model file and its data can move together, and a relative pattern path does
+    not depend on where ``prnf run`` is started."""
+    from .io import file_part
+    from .modelfile import PATH_KEYS
+    for node in doc["nodes"]:
+        config = node["params"].get("config_dict") if node["class"] == "pInput" else None
+        for key in PATH_KEYS if isinstance(config, dict) else ():
+            path = config.get(key)
+            if isinstance(path, str) and path:
+                file = file_part(path)       # 'data.h5:/entry/data': the dataset stays as is
+                config[key] = os.path.relpath(os.path.abspath(file), folder) + path[len(file):]
 
 
 def cmd_demo(args):

@@ -115,21 +115,30 @@ def document(order, inputs, output, skeleton=False, meta=None):
 
 def dump(path, order, inputs, output, skeleton=False, meta=None):
     """Write a network to ``path`` atomically (see :func:`document`)."""
-    doc = document(order, inputs, output, skeleton, meta)
+    write(path, document(order, inputs, output, skeleton, meta))
+
+
+def write(path, doc):
+    """Write a model document (:func:`document`, perhaps edited) to ``path`` atomically."""
     atomic_write(path, json.dumps(doc, indent=1).encode())
 
 
-def load(path):
-    """Read a model file; returns (input nodes, output node, skeleton flag)."""
+def _read(path):
+    """A model file's parsed JSON, its reading errors named in one line."""
     try:
         with open(path, "rb") as f:
-            doc = json.loads(f.read())
+            return json.loads(f.read())
     except FileNotFoundError:
         raise ModelFileError(f"model file not found: '{path}'") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"'{path}' is not valid JSON: {exc}") from exc
     except RecursionError:
         raise ModelFileError(f"'{path}' is nested too deeply to be a model file") from None
+
+
+def load(path):
+    """Read a model file; returns (input nodes, output node, skeleton flag)."""
+    doc = _read(path)
     try:
         if isinstance(doc, list):
             doc = from_reference(doc)
@@ -141,6 +150,49 @@ def load(path):
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         # OverflowError: a number where an id belongs may be Infinity (int(inf))
         raise ModelFileError(f"'{path}' is not a usable model file: {type(exc).__name__}: {exc}") from exc
+
+
+def _is_real(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: the run options a model file may record (``meta.run_options``, written by ``prnf phase
+#: --dump-model``): each with its test and the fix named when it fails. The ranges are
+#: Runner.run's, so that whatever ``prnf phase`` ran, ``prnf run`` replays.
+RUN_OPTION_CHECKS = {
+    "repeat": (lambda v: _is_id(v) and v >= 1, "an integer >= 1, e.g. 8"),
+    "keep_best": (lambda v: v is None or (_is_id(v) and v >= 1)
+                  or (isinstance(v, float) and 0 < v <= 1),
+                  "a count >= 1, a fraction in (0, 1] (1.0: every repeat) or null"),
+    "match": (lambda v: v is None or (_is_real(v) and 0 <= v < 10),
+              "a fraction >= 0 of the best repeat's error (e.g. 0.1) or null"),
+    "precision": (lambda v: v in ("single", "double"), "\"single\" or \"double\""),
+    "seed": (lambda v: v is None or (_is_id(v) and v >= 0), "an integer >= 0 or null"),
+}
+
+
+def run_options(path):
+    """The run options recorded in the model file ``path`` (``meta.run_options``), checked;
+    ``{}`` when it records none (spipy's files, networks dumped by Runner.dump_model)."""
+    doc = _read(path)
+    meta = doc.get("meta") if isinstance(doc, dict) else None
+    options = meta.get("run_options") if isinstance(meta, dict) else None
+    if options is None:
+        return {}
+    where = f"model file '{path}': meta.run_options"
+    if not isinstance(options, dict):
+        raise ModelFileError(f"{where} is {type(options).__name__}, not an object like "
+                             '{"repeat": 8, "keep_best": 4}')
+    unknown = sorted(set(options) - set(RUN_OPTION_CHECKS))
+    if unknown:        # a misspelt key would otherwise be dropped without a word
+        raise ModelFileError(f"{where} has unknown key(s) {unknown}; accepted: "
+                             f"{sorted(RUN_OPTION_CHECKS)}")
+    for key, value in options.items():
+        check, fix = RUN_OPTION_CHECKS[key]
+        if not check(value):
+            raise ModelFileError(f"{where}: \"{key}\": {json.dumps(value)} is not valid; "
+                                 f"give {fix}")
+    return dict(options)
 
 
 def build(doc, base=None):

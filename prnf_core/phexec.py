@@ -377,11 +377,13 @@ class Runner:
 
     # ------------------------------------------------------------------ files
     def model_document(self, skeleton=True):
+        """The network as the JSON-ready dict :meth:`dump_model` writes (``skeleton=True``:
+        without the data); callers may add to its ``meta`` before writing it."""
         return modelfile.document(self.order, self.inputs, self.output, skeleton)
 
     def dump_model(self, model_file, skeleton=False):
         """Save the network to ``model_file`` (JSON); ``skeleton=True`` leaves the data out."""
-        modelfile.dump(model_file, self.order, self.inputs, self.output, skeleton)
+        modelfile.write(model_file, self.model_document(skeleton))
 
     def save_h5(self, out, save_file):
         """Write a result dict to an HDF5 file (atomically); see :mod:`prnf_core.results`."""

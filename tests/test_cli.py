@@ -159,3 +159,61 @@ def test_run_gives_data_to_a_skeleton_model(tmp_path, capsys):
     assert main(["run", str(tmp_path / "skeleton.json"), "-q", "--data", f"99={pattern2}",
                  "--out", str(tmp_path / "r2.h5")]) == 1
     assert "names input '99', which is not an input" in capsys.readouterr().err
+
+
+def _phase_dumping(tmp_path, monkeypatch, *extra):
+    """``prnf phase`` on a small pattern, started in tmp_path with relative paths, its recipe
+    dumped to models/m.json; returns the model file's path."""
+    write_pattern(tmp_path, photons=1e7, beamstop=2)
+    monkeypatch.chdir(tmp_path)
+    assert main(["phase", "pattern.npy", "--mask", "mask.npy", "-q", "--iterations", "20",
+                 "--dump-model", "models/m.json", "--out", "phase.h5", *extra]) == 0
+    return tmp_path / "models" / "m.json"
+
+
+def test_run_replays_the_recipe_dumped_by_phase_from_another_folder(tmp_path, monkeypatch, caplog):
+    # --dump-model wrote the network only: prnf run phased once, single precision, merging
+    # every repeat, and the pattern path was relative to where prnf phase was started
+    model = _phase_dumping(tmp_path, monkeypatch, "--repeat", "3", "--keep-best", "2",
+                           "--match", "0.5", "--precision", "double", "--seed", "4")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with caplog.at_level("INFO", logger="prnf"):
+        assert main(["run", str(model), "-q", "--out", "run.h5"]) == 0
+    assert ("run options from the model file: repeat 3, keep-best 2, match 0.5, precision "
+            "double, seed 4") in caplog.text
+    with h5py.File(tmp_path / "phase.h5") as f, h5py.File("run.h5") as g:
+        for key in ("repeat", "precision", "keep_best", "seed", "selection"):
+            assert g.attrs[key] == f.attrs[key], key
+        assert json.loads(g.attrs["selection"])["match"] == 0.5
+        np.testing.assert_array_equal(g["sample_retrieved"][()], f["sample_retrieved"][()])
+
+
+def test_run_options_given_override_the_model_files(tmp_path, monkeypatch, caplog):
+    model = _phase_dumping(tmp_path, monkeypatch, "--repeat", "3", "--keep-best", "all",
+                           "--precision", "double", "--seed", "4")
+    doc = json.loads(model.read_text())
+    assert doc["meta"]["run_options"] == {
+        "repeat": 3, "keep_best": 1.0, "match": 0.1, "precision": "double", "seed": 4}
+    inputs = [n["params"]["config_dict"] for n in doc["nodes"] if n["class"] == "pInput"]
+    assert [(c["pattern_path"], c["mask_path"]) for c in inputs] == [("../pattern.npy", "../mask.npy")]
+    with caplog.at_level("INFO", logger="prnf"):
+        assert main(["run", str(model), "-q", "--repeat", "2", "--match", "off", "--seed", "5",
+                     "--out", "run.h5"]) == 0
+    assert "run options from the model file: keep-best 1.0, precision double\n" in caplog.text
+    with h5py.File("run.h5") as f:
+        assert f.attrs["repeat"] == 2 and f.attrs["seed"] == "5"
+        assert f.attrs["precision"] == "double"
+        selection = json.loads(f.attrs["selection"])
+        assert selection["match"] is None and selection["kept"] == 2    # all, none left out
+
+
+def test_a_bad_run_option_in_a_model_file_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
+    model = _phase_dumping(tmp_path, monkeypatch, "--repeat", "1")
+    doc = json.loads(model.read_text())
+    doc["meta"]["run_options"]["repeat"] = 0
+    model.write_text(json.dumps(doc))
+    assert main(["run", str(model), "-q", "--out", "run.h5"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and 'meta.run_options: "repeat": 0 is not valid; give an integer >= 1' in err
+    assert not (tmp_path / "run.h5").exists()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from prnf_core import ModelFileError, PluginError, Runner, phmodel
-from prnf_core.modelfile import encode_array
+from prnf_core.modelfile import encode_array, run_options
 
 from helpers import config, write_pattern
 
@@ -226,3 +226,54 @@ def test_a_chain_of_1500_nodes_in_a_model_file_loads(tmp_path, network):
     Runner([inp], phmodel.pOutput().after(node)).dump_model(tmp_path / "chain.json", skeleton=True)
     runner = Runner(loadfile=tmp_path / "chain.json")
     assert len(runner.order) == 1502 and runner.iterations_per_repeat() == 1500
+
+
+def test_dump_model_writes_the_model_document(tmp_path, network):
+    (inputs, out), _, _ = network
+    runner = Runner(inputs, out)
+    runner.dump_model(tmp_path / "m.json", skeleton=True)
+    assert json.loads((tmp_path / "m.json").read_text()) == runner.model_document(skeleton=True)
+    document = runner.model_document
+    runner.model_document = lambda skeleton: {**document(skeleton), "meta": {"note": 1}}
+    runner.dump_model(tmp_path / "m.json")       # one description of the network, not two
+    assert json.loads((tmp_path / "m.json").read_text())["meta"] == {"note": 1}
+
+
+def test_files_without_run_options_record_none(tmp_path, network):
+    (inputs, out), _, _ = network
+    Runner(inputs, out).dump_model(tmp_path / "m.json")
+    assert run_options(tmp_path / "m.json") == {}
+
+
+def test_spipys_model_files_record_no_run_options(spipy_data):
+    assert run_options(spipy_data / "temp_model_v32_demo.json") == {}
+
+
+def _with_run_options(tmp_path, network, options):
+    (inputs, out), _, _ = network
+    doc = Runner(inputs, out).model_document(skeleton=True)
+    doc["meta"]["run_options"] = options
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    return tmp_path / "m.json"
+
+
+def test_run_options_are_read_and_the_network_loads_as_before(tmp_path, network):
+    options = {"repeat": 8, "keep_best": 0.5, "match": None, "precision": "double", "seed": 0}
+    path = _with_run_options(tmp_path, network, options)
+    assert run_options(path) == options
+    assert len(Runner(loadfile=path).order) == 7
+
+
+@pytest.mark.parametrize("options,words", [
+    ({"repeat": 0}, '"repeat": 0 is not valid; give an integer >= 1'),
+    ({"repeat": True}, '"repeat": true is not valid'),
+    ({"keep_best": 1.5}, r'"keep_best": 1.5 is not valid; give a count >= 1, a fraction in \(0, 1\]'),
+    ({"match": -0.1}, '"match": -0.1 is not valid; give a fraction >= 0'),
+    ({"precision": "half"}, r'"precision": "half" is not valid; give "single" or "double"'),
+    ({"seed": -1}, '"seed": -1 is not valid; give an integer >= 0 or null'),
+    ({"repeats": 8}, r"unknown key\(s\) \['repeats'\]; accepted: \['keep_best', 'match'"),
+    ([8], "meta.run_options is list, not an object"),
+])
+def test_a_bad_run_option_is_named_with_its_fix(tmp_path, network, options, words):
+    with pytest.raises(ModelFileError, match=words):
+        run_options(_with_run_options(tmp_path, network, options))
