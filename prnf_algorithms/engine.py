@@ -37,6 +37,12 @@ OPTIONS = (
     Param("support_floor", None, low=0.0, high=1.0, low_open=True,
           doc="threshold shrinkwrap: keep at least this fraction of the support the node "
               "started with (the threshold retunes and says so); None: no such guard"),
+    Param("threshold_reference", "max", "text",
+          doc="threshold shrinkwrap: the threshold is a fraction of the smoothed |y|'s maximum "
+              "on the support, or of its root mean square there (robust to a few bright pixels)"),
+    Param("detwin_axes", 1, "int", low=1, high=3,
+          doc="support_rule='detwin': cut the support at its centre of mass along this many "
+              "leading axes"),
 )
 
 from . import _threads, fft, kernels, rules, shrinkwrap, support
@@ -145,9 +151,12 @@ class ProjectionAlgorithm(AlgorithmNode):
         super().__init__(*args, **kwargs)
         v = self.values
         _check_threshold_options(v["support_size"], v["support_threshold"], v["sigma_end"],
-                                 v["support_every"], v["shrink_iterations"])
+                                 v["support_every"], v["shrink_iterations"], v["support_rule"])
         if v["support_rule"] is not None:
             support_rule_class(v["support_rule"])          # a misspelt name fails here
+        if v["threshold_reference"] not in shrinkwrap.REFERENCES:
+            raise ConfigError(f"threshold_reference={v['threshold_reference']!r}: give one of "
+                              f"{', '.join(shrinkwrap.REFERENCES)}")
         self.constraint = 2 if v["positivity"] else (1 if v["real"] else 0)
         self.support_sigma = float(v["support_sigma"])
 
@@ -222,10 +231,10 @@ def _pixel_map(node, data, rdtype, rows):
     return np.ascontiguousarray(pixel_map, dtype=rdtype).reshape(rows)
 
 
-def _check_threshold_options(size, threshold, sigma_end, every, shrink_iterations):
+def _check_threshold_options(size, threshold, sigma_end, every, shrink_iterations, rule=None):
     """What the declarations cannot say alone: which options go together."""
     if threshold is None:
-        if size is None:
+        if size is None and rule is None:
             raise ConfigError("support_size=None needs a support rule that sets the size: give "
                               "support_threshold (e.g. 0.2) or a support_size")
         for name, value in (("sigma_end", sigma_end), ("support_every", every)):

@@ -28,6 +28,8 @@ MIN_FRACTION, MIN_PIXELS = 1e-4, 4
 #: An object phased from a pattern sampled at least twice the Nyquist rate per axis fills at
 #: most 1/2^d of the array; a quarter of the array is already a loose support in 2D.
 MAX_FRACTION = 0.25
+#: what a threshold can be a fraction of (:meth:`ThresholdRule._reference`)
+REFERENCES = ("max", "rms")
 _warned = set()
 
 
@@ -62,7 +64,8 @@ class ThresholdRule:
     """Settings and guards of threshold shrinkwrap for one node's run."""
 
     def __init__(self, name, threshold, sigma, sigma_end, every, n_eligible, workers=1, key=None,
-                 floor=None):
+                 floor=None, reference="max"):
+        self.reference = reference
         self.name, self.threshold, self.every, self.workers = name, threshold, every, workers
         self.sigma, self.sigma_end = sigma, sigma if sigma_end is None else sigma_end
         self.low = self.array_low = max(MIN_PIXELS, int(MIN_FRACTION * n_eligible))
@@ -89,10 +92,18 @@ class ThresholdRule:
         eligible = score >= 0
         smoothed = smooth_modulus(score, sigma, self.workers)
         support &= eligible
-        reference = np.max(smoothed, where=support if support.any() else eligible, initial=0.0)
+        reference = self._reference(smoothed, support if support.any() else eligible)
         np.copyto(score, smoothed, where=eligible)
         count = int(np.count_nonzero(score >= self.threshold * reference)) if reference > 0 else 0
         return self._guard(count)
+
+    def _reference(self, smoothed, inside):
+        """What the threshold is a fraction of: the smoothed modulus' maximum on the support,
+        or its root mean square there (``rms``, PyNX's default: a few bright pixels do not
+        set it, so a sparse object's dimmer parts stay in)."""
+        if self.reference == "rms":
+            return float(np.sqrt(np.mean(np.square(smoothed[inside], dtype=np.float64))))
+        return float(np.max(smoothed, where=inside, initial=0.0))
 
     def _guard(self, count):
         bounded = min(max(count, self.low), self.high)

@@ -79,7 +79,8 @@ class ByThreshold(SupportRule):
         self.rule = shrinkwrap.ThresholdRule(node.name, v["support_threshold"], v["support_sigma"],
                                              v["sigma_end"], v["support_every"] or DEFAULT_EVERY,
                                              eligible, threads, key=node.id,
-                                             floor=v["support_floor"])
+                                             floor=v["support_floor"],
+                                             reference=v["threshold_reference"])
 
     def begin(self, view):
         self.rule.begin(int(np.count_nonzero(view.support)))
@@ -94,7 +95,52 @@ class ByThreshold(SupportRule):
         return count, True
 
 
-BUILTIN = {"size": BySize, "threshold": ByThreshold}
+class Fixed(SupportRule):
+    """The incoming support, unchanged (a final ERA that settles the estimate on the support
+    shrinkwrap found, instead of halving it once more)."""
+
+    def updates(self, view):
+        return False
+
+
+class Detwin(SupportRule):
+    """Detwinning (as PyNX's ``DetwinSupport`` and cohere's twin removal): for the node's
+    iterations the support is the incoming one cut at its centre of mass along the first
+    ``detwin_axes`` axes; at the node's last iteration the incoming support is restored (so
+    shrinkwrap after it starts from the support it had, not from half of it). An object and
+    its twin (the centro-symmetric copy, conjugated) fit the data equally; a stagnated
+    mixture of both cannot survive on a support that is no longer centro-symmetric, and the
+    half kept favours one of them."""
+
+    def begin(self, view):
+        self.incoming = view.support.copy()
+
+    def updates(self, view):
+        return view.iteration in (0, view.iterations - 1)
+
+    def count(self, view, scores):
+        last = view.iteration == view.iterations - 1 and view.iterations > 1
+        chosen = self.incoming if last else detwinned(self.incoming,
+                                                      self.node.values["detwin_axes"])
+        image = scores()
+        np.copyto(image, np.where(chosen, 1.0, 0.0), where=image >= 0)   # -1 stays outside
+        return int(np.count_nonzero(image > 0)), True
+
+
+def detwinned(support, axes):
+    """``support`` (FFT layout: the object around index 0) without the pixels beyond its
+    centre of mass along each of the first ``axes`` axes."""
+    centred = np.fft.fftshift(support)
+    keep = centred.copy()
+    grids = np.indices(support.shape, sparse=True)
+    for axis in range(min(axes, support.ndim)):
+        coordinate = np.broadcast_to(grids[axis], support.shape)
+        com = coordinate[centred].mean() if centred.any() else support.shape[axis] / 2
+        keep &= coordinate <= com
+    return np.fft.ifftshift(keep)
+
+
+BUILTIN = {"size": BySize, "threshold": ByThreshold, "fixed": Fixed, "detwin": Detwin}
 
 
 def support_rule_class(name):

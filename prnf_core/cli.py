@@ -369,6 +369,8 @@ def _finish(runner, out, args):
     shell = out["resolution_shell"]
     from .phexec import merge_note
     print(f"merged {merge_note(out)} over {out['ranks']} rank(s), seed {out['seed']}")
+    if out.get("verdict"):
+        print(f"verdict: {out['verdict']['words']}")
     print(f"path: {_path(out['stream_path'])}")
     print(f"final eMod of each repeat's estimate (median): {np.median(out['final_eMod']):.4f}")
     if np.isfinite(out["free_eMod"]).any():

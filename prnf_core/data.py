@@ -42,6 +42,9 @@ SUPPORT_MODES = ("start", "fixed")
 #: lone pixel's value is fixed by its neighbours (and a real object's by its mate).
 FREE_ISLAND_RADIUS = 1
 LOOSE_THRESHOLD, LOOSE_SIGMA, LOOSE_MARGIN = 0.04, 2.0, 2
+#: the loose start's noise estimate: this percentile of the autocorrelation in the corners
+#: beyond this fraction of each axis from the centre (:func:`loose_cut`)
+NOISE_PERCENTILE, NOISE_CORNER = 99.9, 0.375
 AUTOCORRELATION_THRESHOLD = 0.04
 #: The background amplitude starts at this fraction of each shell's mean measured amplitude:
 #: its update is multiplicative, so a zero start would never move (ALGORITHMS.md section 2).
@@ -295,16 +298,17 @@ def _autocorrelation(amplitude, measured):
     return np.fft.fftshift(auto)
 
 
-def loose_support(amplitude, measured, threshold=LOOSE_THRESHOLD, sigma=LOOSE_SIGMA,
-                  margin=LOOSE_MARGIN):
+def loose_support(amplitude, measured, threshold=None, sigma=LOOSE_SIGMA, margin=LOOSE_MARGIN):
     """A loose starting support from the data (ALGORITHMS.md section 2), centred.
 
     The smoothed autocorrelation ``|IFFT(I)|`` thresholded at ``threshold`` of its peak holds
     every difference of two object points; halved in extent about the centre it holds the
-    object centred there, and a dilation by ``margin`` pixels errs on the loose side."""
+    object centred there, and a dilation by ``margin`` pixels errs on the loose side. By
+    default the cut is chosen from the data (:func:`loose_cut`): a fixed one held only 37% of
+    a sparse object (the ESRF logo at 4% of the peak) where the data's own noise level held
+    95%."""
     from scipy import ndimage
-    auto = ndimage.gaussian_filter(_autocorrelation(amplitude, measured), sigma, mode="wrap")
-    wide = auto > threshold * auto.max()
+    wide, _ = autocorrelation_extent(amplitude, measured, threshold, sigma)
     half = np.ones(wide.shape, bool)
     index = []
     for axis, n in enumerate(wide.shape):
@@ -315,6 +319,39 @@ def loose_support(amplitude, measured, threshold=LOOSE_THRESHOLD, sigma=LOOSE_SI
         index.append(np.clip(doubled, 0, n - 1).reshape(view))
     half &= wide[tuple(index)]
     return ndimage.binary_dilation(half, iterations=margin) if margin else half
+
+
+def autocorrelation_extent(amplitude, measured, threshold=None, sigma=LOOSE_SIGMA):
+    """Where the smoothed, centred autocorrelation of the measured intensity stands above
+    ``threshold`` of its peak (default: above its noise, :func:`loose_cut`): every
+    difference of two object points. Returns ``(extent, threshold)``."""
+    auto = smoothed_autocorrelation(_autocorrelation(amplitude, measured), sigma)
+    threshold = loose_cut(auto) if threshold is None else threshold
+    return auto > threshold, threshold
+
+
+def smoothed_autocorrelation(auto, sigma=LOOSE_SIGMA):
+    """``auto`` smoothed by a periodic Gaussian of ``sigma`` pixels, in units of its peak."""
+    from scipy import ndimage
+    auto = ndimage.gaussian_filter(auto, sigma, mode="wrap")
+    auto /= auto.max() or 1.0
+    return auto
+
+
+def loose_cut(auto):
+    """Where the centred autocorrelation ``auto`` (peak 1) falls into its noise: twice the
+    noise's ceiling (:data:`NOISE_PERCENTILE` of it) in the array's corners, beyond
+    :data:`NOISE_CORNER` of each axis from the centre, which hold no autocorrelation of an
+    object oversampled more than 1 / NOISE_CORNER per axis; never above
+    :data:`LOOSE_THRESHOLD` (a less oversampled object's signal in the corners must not make
+    the cut tighter than that)."""
+    corners = np.ones(auto.shape, bool)
+    for axis, n in enumerate(auto.shape):
+        view = [1] * auto.ndim
+        view[axis] = n
+        corners &= (np.abs(np.arange(n) - n // 2) >= NOISE_CORNER * n).reshape(view)
+    ceiling = float(np.percentile(auto[corners], NOISE_PERCENTILE)) if corners.any() else 0.0
+    return min(LOOSE_THRESHOLD, 2.0 * ceiling) if ceiling > 0 else LOOSE_THRESHOLD
 
 
 def free_pixels(measured, fraction, seed):

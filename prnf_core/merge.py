@@ -214,6 +214,7 @@ class MergeAccumulator:
         self.final_emod = []
         self.free = []          # (free eMod, free Poisson deviance) per repeat
         self.repeat_ids = []
+        self.agreements = []    # of each merged repeat with the reference (verdict.py)
 
     def set_reference(self, obj):
         """Align to ``obj`` centred by its centre of mass (kept in ``obj``'s precision)."""
@@ -259,6 +260,7 @@ class MergeAccumulator:
         self.final_emod.append(final_emod)
         self.free.append(free)
         self.repeat_ids.append(repeat_id)
+        self.agreements.append(float(agrees))
         self.path = stream.path
         return agrees
 

@@ -11,6 +11,7 @@ import scipy.fft as sfft
 
 from . import graph, modelfile, parallel
 from .errors import ConfigError, NodeError, PRNFError, RankError, printable
+from .verdict import verdict
 from .merge import MIN_AGREEMENT, MergeAccumulator, edge_shell, radial_profile, resolution_shell
 from .stream import PRECISIONS, RunContext
 
@@ -220,6 +221,9 @@ class Runner:
             raise NodeError("the merged object is zero everywhere: every merged repeat "
                             "collapsed (see the warnings above); check the data's scale and "
                             "mask, the support size and the initial model")
+        out["verdict"] = verdict(out)
+        if not out["verdict"]["trusted"]:
+            log.warning("%s", out["verdict"]["words"])
         return out
 
     def _resolve_seed(self, seed):
@@ -326,13 +330,15 @@ class Runner:
         for key, (shape, dtype) in sorted(layout.items()):
             mine = acc.sums.get(key)
             acc.sums[key] = self.comm.reduce_array(np.zeros(shape, dtype) if mine is None else mine)
-        lists = self.comm.gather((acc.count, acc.curves, acc.final_emod, acc.free, acc.repeat_ids))
+        lists = self.comm.gather((acc.count, acc.curves, acc.final_emod, acc.free, acc.repeat_ids,
+                                  acc.agreements))
         if self.comm.rank == 0:
             acc.count = sum(c for c, *_ in lists)
             acc.curves = {k: [c for _, curves, *_ in lists for c in curves[k]] for k in acc.curves}
-            acc.final_emod = [e for _, _, emods, _, _ in lists for e in emods]
-            acc.free = [f for *_, free, _ in lists for f in free]
-            acc.repeat_ids = [i for *_, ids in lists for i in ids]
+            acc.final_emod = [e for _, _, emods, *_ in lists for e in emods]
+            acc.free = [f for *_, free, _, _ in lists for f in free]
+            acc.repeat_ids = [i for *_, ids, _ in lists for i in ids]
+            acc.agreements = [a for *_, agreements in lists for a in agreements]
         return acc
 
     def run_once(self, repeat_id, seed):
@@ -522,6 +528,7 @@ def result_dict(acc, runner, seed, repeat, keep_best):
         "free_deviance": np.array([f[1] for f in acc.free], dtype=np.float64),
         "selection": runner.selection,
         "repeat_ids": np.array(acc.repeat_ids),
+        "agreement": np.array(acc.agreements, dtype=np.float64),
         "stream_path": list(mean.path),
         "diffraction_amp": d.centred(model_amp),
         "input_amp": d.centred(d.amplitude.astype(real, copy=False)),

@@ -46,6 +46,9 @@ DATASETS = {
     "free_deviance": ("free_poisson_deviance", "result_1/free_poisson_deviance", "1",
                       "mean Poisson deviance per free pixel of each merged repeat (counts only)"),
     "repeat_ids": ("repeat_ids", "result_1/repeat_ids", "1", "repeat index of each merged repeat"),
+    "agreement": ("agreement", "result_1/agreement", "1",
+                  "aligned overlap of each merged repeat with the merge's reference (the best "
+                  "repeat when ranked, else the first); 1 = the same object"),
 }
 ATTRIBUTES = ("repeat", "ranks", "merged", "precision", "PRTF_repeats")
 CXI_VERSION = 150
@@ -119,6 +122,13 @@ def _write_cxi(f, out, command, found):
     entry["process_1"] = h5py.SoftLink(process.name)
 
 
+def _verdict_line(out):
+    """The verdict under the title, wrapped (a long one would run off the figure)."""
+    import textwrap
+    words = (out.get("verdict") or {}).get("words")
+    return "\n" + "\n".join(textwrap.wrap(words, 150)) if words else ""
+
+
 def _write_attributes(f, out, found):
     for key in ATTRIBUTES:
         f.attrs[key] = out[key]
@@ -130,6 +140,8 @@ def _write_attributes(f, out, found):
     f.attrs["model_json"] = json.dumps(out["model"])
     f.attrs["versions"] = json.dumps(found)
     f.attrs["selection"] = json.dumps(out.get("selection"))
+    if out.get("verdict") is not None:
+        f.attrs["verdict"] = json.dumps(out["verdict"])
 
 
 def central_slice(a, index=None):
@@ -174,7 +186,9 @@ def plot_result(out, save_file=None):
                  "eMod per iteration, on each algorithm's iterate", final=out["final_eMod"])
     _prtf_panel(axes[1, 2], out)
     fig.suptitle(f"PRNF: {' -> '.join(out['stream_path'])}   (merged {merge_note(out)}; "
-                 f"final eMod of the estimates {np.nanmedian(out['final_eMod']):.4f})", fontsize=10)
+                 f"final eMod of the estimates {np.nanmedian(out['final_eMod']):.4f})"
+                 + _verdict_line(out), fontsize=10,
+                 color="black" if (out.get("verdict") or {}).get("trusted", True) else "darkred")
     if save_file:
         with atomic_path(save_file) as tmp:
             fig.savefig(tmp, format="png", dpi=90)

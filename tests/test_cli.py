@@ -44,7 +44,8 @@ def test_plugins_lists_builtins(capsys):
     assert "HPR(iteration, support_size, gamma, hprcoff=0.5, name=None)" in out
     assert "hprcoff: a number in (0.0, 1.0), default 0.5" in out
     assert out.count("support_threshold: a number in (0.0, 1.0) or None") == 1
-    assert "support rules (support_rule=...): size (from prnf), threshold (from prnf)" in out
+    assert ("support rules (support_rule=...): detwin (from prnf), fixed (from prnf), "
+            "size (from prnf), threshold (from prnf)") in out
 
 
 def test_simulate_writes_pattern_and_mask(tmp_path):
