@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from .errors import DataFileError, PRNFError, RankError, printable
+from .errors import ConfigError, DataFileError, PRNFError, RankError, printable
 
 log = logging.getLogger("prnf")
 OWN_LOGGERS = ("prnf", "prnf_core", "prnf_algorithms")
@@ -186,7 +186,54 @@ def build_parser():
     sim.add_argument("--mask", default="mask.npy", help="mask file to write (1 = masked)")
     sim.add_argument("--truth", default=None, help="also save the true object here")
     sim.add_argument("--force", action="store_true", help="replace files that exist")
+    parser.subcommands = sub.choices        # name -> parser (for _check_option_order)
     return parser
+
+
+def _check_option_order(parser, argv):
+    """A subcommand's option given before the subcommand (``prnf --repeat 2 run m.json``)
+    is a usage error that says where it belongs; argparse's own words were "invalid choice:
+    '2'" (the option's value taken for the subcommand)."""
+    own = {s for action in parser._actions for s in action.option_strings}
+    misplaced, rest, k = [], [], 0
+    while k < len(argv):
+        token = argv[k]
+        if token in parser.subcommands:
+            break
+        name = token.split("=", 1)[0]
+        if token.startswith("-") and name not in own:
+            owners = [cmd for cmd, p in parser.subcommands.items()
+                      if any(name in a.option_strings for a in p._actions)]
+            if owners:
+                action = next(a for a in parser.subcommands[owners[0]]._actions
+                              if name in a.option_strings)
+                count = 0 if "=" in token else (
+                    action.nargs if isinstance(action.nargs, int) else 0 if action.nargs == 0
+                    else 1 if action.nargs in (None, "?") else 0)
+                misplaced.append((name, owners, argv[k:k + 1 + count]))
+                k += 1 + count
+                continue
+        rest.append(token)
+        k += 1
+    if not misplaced:
+        return
+    command = argv[k] if k < len(argv) else None
+    names = list(dict.fromkeys(name for name, _, _ in misplaced))
+    owners = [cmd for cmd in misplaced[0][1] if all(cmd in o for _, o, _ in misplaced)] \
+        or misplaced[0][1]
+    target = command if command in owners else owners[0]
+    where = ", ".join(f"'prnf {cmd}'" for cmd in ([command] if command in owners else owners))
+    message = (f"{' and '.join(names)} {'is an option' if len(names) == 1 else 'are options'} "
+               f"of {where}, not of prnf itself"
+               + (f" nor of 'prnf {command}'" if command and command not in owners else ""))
+    moved = [t for _, _, tokens in misplaced for t in tokens]
+    if command == target:
+        fixed = ["prnf", *rest, command, *moved, *argv[k + 1:]]
+    else:
+        fixed = ["prnf", *rest, target, *moved, "..."]
+    import shlex
+    parser.error(f"{message}: write {'it' if len(names) == 1 else 'them'} after the subcommand: "
+                 f"{' '.join(shlex.quote(t) if t != '...' else t for t in fixed)}")
 
 
 def _add_run_options(p, repeat=1, seed=None, keep_best=None, from_model=False):
@@ -240,7 +287,10 @@ def _on_sigterm(signum, frame):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [os.fspath(a) for a in argv]
+    _check_option_order(parser, argv)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="prnf: %(levelname)s: %(message)s")
     for name in OWN_LOGGERS:        # PRNF's own notes (FFT planning time); libraries stay quiet
         logging.getLogger(name).setLevel(logging.DEBUG if args.verbose else logging.INFO)
@@ -325,7 +375,18 @@ def _check_outputs(args):
     for option in ("out", "plot", "checkpoint", "dump_model"):
         value = getattr(args, option, None)
         if value:
-            check_writable(value, f"--{option.replace('_', '-')}")
+            what = f"--{option.replace('_', '-')}"
+            check_folder(value, what)
+            check_writable(value, what)
+
+
+def check_folder(path, what):
+    """An output's folder must exist: a typo in it once made the whole path silently (the
+    result then looked lost). A folder that is a file is check_writable's to refuse."""
+    folder = os.path.dirname(os.fspath(path))
+    if folder and not os.path.exists(folder):
+        raise ConfigError(f"{what} '{path}': the folder '{folder}' does not exist; create it "
+                        f"first (mkdir -p {folder}) or give a path in an existing folder")
 
 
 def _check_collisions(args, inputs=(), outputs=()):
@@ -602,6 +663,7 @@ def cmd_simulate(args):
     check_distinct(named)
     for what, path in named:
         if path:
+            check_folder(path, what)
             check_writable(path, what)
     targets = [path for path in (args.out, args.mask, args.truth) if path]
     existing = [path for path in targets if os.path.exists(path)]

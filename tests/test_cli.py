@@ -111,6 +111,37 @@ def test_command_line_habits(tmp_path, capsys, monkeypatch):
     assert main(["simulate", "--shape", "16,16", "--force"]) == 0
 
 
+def test_an_option_before_its_subcommand_says_where_it_belongs(capsys):
+    # argparse took the option's value for the subcommand: "invalid choice: '2'"
+    with pytest.raises(SystemExit) as stop:
+        main(["--repeat", "2", "run", "m.json"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice" not in err
+    assert ("--repeat is an option of 'prnf run', not of prnf itself: write it after the "
+            "subcommand: prnf run --repeat 2 m.json") in err
+    with pytest.raises(SystemExit):
+        main(["-q", "--seed=3", "--out", "r.h5", "demo"])
+    assert ("--seed and --out are options of 'prnf demo', not of prnf itself: write them "
+            "after the subcommand: prnf -q demo --seed=3 --out r.h5") in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--keep-best", "2"])
+    assert ("--keep-best is an option of 'prnf run', 'prnf phase', 'prnf demo', not of prnf "
+            "itself: write it after the subcommand: prnf run --keep-best 2 ...") in capsys.readouterr().err
+
+
+def test_an_output_in_a_missing_folder_is_refused_naming_it(tmp_path, capsys, monkeypatch):
+    # a typo in the folder made the whole path silently; the result looked lost
+    monkeypatch.chdir(tmp_path)
+    for option, target in (("--out", "p.npy"), ("--mask", "m.npy")):
+        assert main(["simulate", "--shape", "16,16", option, f"typo/deeper/{target}"]) == 1
+        assert (f"{option} 'typo/deeper/{target}': the folder 'typo/deeper' does not exist; "
+                "create it first (mkdir -p typo/deeper)") in capsys.readouterr().err
+    assert main(["demo", "--out", "results/r.h5"]) == 1
+    assert "the folder 'results' does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "results").exists()
+
+
 def test_plugins_into_a_closed_pipe_ends_quietly():
     # `prnf plugins | head` once ended in a BrokenPipeError traceback: here the reader is gone
     code = ("import os, sys; r, w = os.pipe(); os.close(r); os.dup2(w, 1); "
@@ -167,6 +198,7 @@ def _phase_dumping(tmp_path, monkeypatch, *extra):
     dumped to models/m.json; returns the model file's path."""
     write_pattern(tmp_path, photons=1e7, beamstop=2)
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
     assert main(["phase", "pattern.npy", "--mask", "mask.npy", "-q", "--iterations", "20",
                  "--dump-model", "models/m.json", "--out", "phase.h5", *extra]) == 0
     return tmp_path / "models" / "m.json"
