@@ -157,6 +157,10 @@ def build_parser():
     _add_run_options(demo, repeat=8, seed=2026, keep_best=4)
     demo.add_argument("--out", default="result.h5", help="result file (.h5, .cxi)")
     demo.add_argument("--plot", default="result.png", help="picture of the result")
+    demo.add_argument("--keep-data", action="store_true",
+                      help="keep the simulated pattern and mask beside --out (demo_pattern.npy, "
+                           "demo_mask.npy); without it they live in a temporary folder, "
+                           "removed at the end")
 
     sub.add_parser("plugins", help="list installed algorithms, parameters and distributions")
 
@@ -602,12 +606,24 @@ def _relative_inputs(doc, folder):
 
 
 def cmd_demo(args):
+    import tempfile
     from . import demo
     _check_outputs(args)
-    folder = os.path.dirname(os.path.abspath(args.out))
-    _check_collisions(args, outputs=[("the demo's pattern", os.path.join(folder, demo.PATTERN)),
-                                     ("the demo's mask", os.path.join(folder, demo.MASK))])
-    runner, truth = demo.build(workdir=os.path.dirname(os.path.abspath(args.out)),
+    if args.keep_data:
+        folder = os.path.dirname(os.path.abspath(args.out))
+        _check_collisions(args, outputs=[("the demo's pattern", os.path.join(folder, demo.PATTERN)),
+                                         ("the demo's mask", os.path.join(folder, demo.MASK))])
+        _demo(args, folder)
+        return
+    _check_collisions(args)
+    # the simulated data is the demo's own: it once stayed in the working folder
+    with tempfile.TemporaryDirectory(prefix="prnf-demo-") as folder:
+        _demo(args, folder)
+
+
+def _demo(args, folder):
+    from . import demo
+    runner, truth = demo.build(workdir=folder,
                                make_runner=lambda inputs, output: _runner(args, inputnodes=inputs,
                                                                           outputnode=output))
     start = time.monotonic()
@@ -617,6 +633,12 @@ def cmd_demo(args):
         from .simulate import object_error
         print(f"error against the known object: {object_error(out['sample_ret'], truth):.3f} "
               f"(relative, after alignment); {time.monotonic() - start:.1f} s")
+        result = os.path.abspath(args.out) + (f" (picture: {os.path.abspath(args.plot)})"
+                                              if args.plot else "")
+        data = (f"the simulated pattern and mask are beside it: {demo.PATTERN}, {demo.MASK}"
+                if args.keep_data else "the simulated pattern and mask were temporary "
+                "(--keep-data keeps them beside the result)")
+        print(f"result: {result}; {data}")
 
 
 def cmd_plugins(args):

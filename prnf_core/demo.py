@@ -9,18 +9,20 @@ from .nodes import pInput, pMerge, pOutput
 from .simulate import simulate_pattern
 
 SHAPE, RADIUS, PHOTONS = (96, 96), 8, 1e7
-PATTERN, MASK = "demo_pattern.npy", "demo_mask.npy"      # written beside the result
+#: the simulated data's file names in ``build``'s folder (``prnf demo``: a temporary folder,
+#: or beside the result with --keep-data)
+PATTERN, MASK = "demo_pattern.npy", "demo_mask.npy"
 
 
 def build(workdir, make_runner):
-    """Simulate the pattern into ``workdir`` and wire spipy's example network.
+    """Simulate the pattern into ``workdir`` (an existing folder; the inputs read the files
+    from there, so it must outlive the run) and wire spipy's example network.
 
     Returns (runner, true object). Two inputs; HIO, ERA, RAAR branches; merge; DM; ERA; output
     (spipy's example with a final ERA, so that the answer is a clean projection).
     """
     from . import phmodel
     intensity, mask, truth = simulate_pattern(SHAPE, RADIUS, PHOTONS, beamstop=3, gap=1, seed=7)
-    os.makedirs(workdir, exist_ok=True)
     pattern_path = os.path.join(workdir, PATTERN)
     mask_path = os.path.join(workdir, MASK)
     np.save(pattern_path, intensity)

@@ -54,12 +54,36 @@ def test_simulate_writes_pattern_and_mask(tmp_path):
 
 
 def test_demo_end_to_end(tmp_path):
+    # the simulated pattern and mask stayed in the working folder: now in a temporary one,
+    # removed at the end
+    work, scratch = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir()
+    scratch.mkdir()
+    import os
     proc = subprocess.run([sys.executable, "-m", "prnf_core.cli", "-q", "demo", "--repeat", "2",
-                           "--out", str(tmp_path / "result.h5"), "--plot", str(tmp_path / "result.png")],
+                           "--out", "result.h5", "--plot", "result.png"], cwd=work,
+                          env={**os.environ, "TMPDIR": str(scratch)},
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "error against the known object" in proc.stdout
-    assert (tmp_path / "result.h5").exists() and (tmp_path / "result.png").exists()
+    assert sorted(p.name for p in work.iterdir()) == ["result.h5", "result.png"]
+    assert list(scratch.iterdir()) == []
+    assert (f"result: {work / 'result.h5'} (picture: {work / 'result.png'}); the simulated "
+            "pattern and mask were temporary (--keep-data keeps them beside the result)") in proc.stdout
+
+
+def test_demo_keeps_its_data_beside_the_result_when_asked(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "-q", "--keep-data", "--out", "demo_pattern.npy"]) == 1
+    err = capsys.readouterr().err
+    assert "the demo's pattern" in err and "--out 'demo_pattern.npy' are the same file" in err
+    (tmp_path / "out").mkdir()
+    assert main(["demo", "-q", "--keep-data", "--repeat", "1", "--keep-best", "all",
+                 "--out", "out/r.h5", "--plot", ""]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "demo_mask.npy", "demo_pattern.npy", "r.h5"]
+    assert ("the simulated pattern and mask are beside it: demo_pattern.npy, demo_mask.npy"
+            in capsys.readouterr().out)
 
 
 def test_phase_needs_only_the_data_and_its_network_reruns(tmp_path, capsys):
