@@ -207,7 +207,13 @@ def load_input_arrays(config):
 
 def prepare(config, pattern, mask=None, initial_model=None, support=None):
     """Turn a centred intensity pattern and a 1 = bad mask into :class:`PreparedData`
-    (``support``: a real-space support, 1 = inside, used as ``config["support_mode"]`` says)."""
+    (``support``: a real-space support, 1 = inside, used as ``config["support_mode"]`` says).
+    Singleton axes are dropped first (a (98, 98, 1) dataset is the 2D pattern (98, 98)), with
+    a note."""
+    pattern = _squeezed(pattern, "pattern", config.get("pattern_path"))
+    mask = _squeezed(mask, "mask", config.get("mask_path"))
+    initial_model = _squeezed(initial_model, "initial_model", config.get("initial_model"))
+    support = _squeezed(support, "support", config.get("support_path"))
     intensity = _check_pattern(pattern)
     # amplitudes are kept in the pattern's precision: float64 for float64, else float32 (its
     # rounding, 6e-8, is far below the counting noise of any measured pattern, and a 512^3
@@ -401,6 +407,23 @@ def _check_support(support, shape):
         raise ConfigError(f"support holds {values[:5].tolist()}: give 1 inside the object and 0 "
                           "outside, with at least one pixel inside")
     return support.astype(bool)
+
+
+def _squeezed(array, what, path=None):
+    """``array`` without its singleton axes when it has more than two and at least two
+    remain (a detector frame saved as (98, 98, 1) was refused as "too small"), said in a
+    log line; anything else as given (the checks below judge it)."""
+    if array is None or np.ndim(array) <= 2 or 1 not in np.shape(array):
+        return array
+    shape = np.shape(array)
+    kept = tuple(n for n in shape if n != 1)
+    if len(kept) < 2:
+        return array
+    import logging
+    source = f" '{path}'" if isinstance(path, (str, os.PathLike)) else ""
+    logging.getLogger(__name__).info("%s%s has shape %s: its singleton axes dropped, read as %s",
+                                     what, source, shape, kept)
+    return np.reshape(array, kept)
 
 
 def _check_pattern(pattern):

@@ -178,13 +178,36 @@ def _read_h5(path, dataset=None, **_):
         if dataset is None and path.lower().endswith(".cxi") and CXI_DATA in f:
             dataset = CXI_DATA
         if dataset is None:
-            names = []
-            f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-            raise DataFileError(f"'{path}' is HDF5: name the dataset, e.g. '{path}:/{names[0]}'"
-                                if names else f"'{path}' is HDF5 but holds no dataset")
+            raise DataFileError(_name_a_dataset(path, f))
         if dataset not in f or not isinstance(f[dataset], h5py.Dataset):
             raise DataFileError(f"'{path}' has no dataset '{dataset}'")
         return f[dataset][()]
+
+
+#: datasets listed in the message asking for one
+LISTED = 8
+
+
+def _name_a_dataset(path, f):
+    """The words asking for a dataset: the file's 2D and 3D datasets (singleton axes not
+    counted) with their shapes, the largest as the example. The first dataset of any kind
+    once made the example 'ring.h5:/detector_distance', a number."""
+    import h5py
+    found = []
+    f.visititems(lambda n, o: found.append((n, o.shape)) if isinstance(o, h5py.Dataset) else None)
+    if not found:
+        return f"'{path}' is HDF5 but holds no dataset"
+    images = [(n, shape) for n, shape in found
+              if shape is not None and len([k for k in shape if k != 1]) in (2, 3)]
+    def listing(items):
+        shown = ", ".join(f"/{n} {tuple(shape) if shape is not None else '(empty)'}"
+                          for n, shape in items[:LISTED])
+        return shown + (f" and {len(items) - LISTED} more" if len(items) > LISTED else "")
+    if not images:
+        return (f"'{path}' holds no 2D or 3D dataset to phase; its datasets: {listing(found)}")
+    largest = max(images, key=lambda item: int(np.prod(item[1], dtype=np.float64)))[0]
+    return (f"'{path}' is HDF5: name the dataset, e.g. '{path}:/{largest}'; its 2D and 3D "
+            f"datasets: {listing(images)}")
 
 
 def cxi_mask(path):

@@ -81,7 +81,7 @@ def test_file_formats(tmp_path):
     (lambda p: load_array(p / "missing.npy"), "file not found"),
     (lambda p: load_array(p / "a.bin"), "shape is needed"),
     (lambda p: load_array(p / "a.bin", shape=(5, 5)), "holds 12 values"),
-    (lambda p: load_array(p / "a.h5"), "name the dataset"),
+    (lambda p: load_array(p / "a.h5"), "holds no 2D or 3D dataset"),
     (lambda p: load_array(p / "a.h5:/nope"), "no dataset '/nope'"),
     (lambda p: load_array(p / "obj.npy"), "pickle"),
     (lambda p: load_array(p / "a.txt"), "unsupported file type"),
@@ -153,3 +153,44 @@ def test_detector_files_edf_tiff_and_cxi(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tifffile", None)                 # not installed
     with pytest.raises(DataFileError, match=r"needs the 'tifffile' package: pip install 'prnf\[detectors\]'"):
         load_array(str(tmp_path / "p.tif"))
+
+
+def test_an_hdf5_file_without_a_dataset_lists_its_images(tmp_path):
+    # the example was the file's first dataset: 'ring.h5:/detector_distance', a number
+    with h5py.File(tmp_path / "ring.h5", "w") as f:
+        f["detector_distance"] = 0.7
+        f["entry/data"] = np.zeros((98, 98, 1))
+        f["entry/mask"] = np.zeros((98, 98), np.uint8)
+        f["wavelength"] = np.zeros(3)
+    path = tmp_path / "ring.h5"
+    with pytest.raises(DataFileError) as caught:
+        load_array(path)
+    assert str(caught.value) == (
+        f"'{path}' is HDF5: name the dataset, e.g. '{path}:/entry/data'; its 2D and 3D "
+        "datasets: /entry/data (98, 98, 1), /entry/mask (98, 98)")
+    with h5py.File(tmp_path / "numbers.h5", "w") as f:
+        f["detector_distance"] = 0.7
+        f["wavelength"] = np.zeros(3)
+    with pytest.raises(DataFileError, match=r"holds no 2D or 3D dataset to phase; its "
+                       r"datasets: /detector_distance \(\), /wavelength \(3,\)"):
+        load_array(tmp_path / "numbers.h5")
+
+
+def test_singleton_axes_are_dropped_with_a_note(tmp_path, caplog):
+    # a (98, 98, 1) frame was refused: "pattern shape (98, 98, 1) is too small"
+    intensity = np.ones((12, 12))
+    intensity[6, 6] = 9.0
+    with h5py.File(tmp_path / "frame.h5", "w") as f:
+        f["data"] = intensity[..., None]
+    np.save(tmp_path / "mask.npy", np.zeros((1, 12, 12)))
+    cfg = check_config({"pattern_path": f"{tmp_path / 'frame.h5'}:/data",
+                        "mask_path": str(tmp_path / "mask.npy")})
+    a = load_input_arrays(cfg)
+    with caplog.at_level("INFO", logger="prnf_core.data"):
+        d = prepare(cfg, a["pattern"], a["mask"])
+    assert d.shape == (12, 12) and d.amplitude[0, 0] == 3.0
+    assert (f"pattern '{tmp_path / 'frame.h5'}:/data' has shape (12, 12, 1): its singleton "
+            "axes dropped, read as (12, 12)") in caplog.text
+    assert "mask" in caplog.text and "(1, 12, 12)" in caplog.text
+    with pytest.raises(ConfigError, match="too small"):     # a 2D pattern stays as given
+        prepare(check_config({}), np.ones((12, 1)))
