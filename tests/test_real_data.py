@@ -2,8 +2,10 @@
 
 The object is unknown; what is known is that it is a ring. These tests phase it with the
 ``auto`` recipe (as ``prnf phase`` does) from no support information and check that the
-reconstructions are rings, how many, and how well they fit the data. They skip when
-``../shared`` is absent.
+reconstructions are rings, how many, and how well they fit the data. They read
+``$PRNF_SHARED/data/hawk-ring`` (``PRNF_SHARED``: the folder holding ``data/``, by default
+``../shared`` beside the checkout; see conftest.py) and skip, saying where they looked,
+when it is absent.
 """
 import numpy as np
 import pytest
@@ -20,7 +22,8 @@ RING = SHARED / "data" / "hawk-ring"
 @pytest.fixture(scope="module")
 def ring(tmp_path_factory):
     if not (RING / "ring_amplitudes_shifted.npy").exists():
-        pytest.skip("../shared/data/hawk-ring is not present")
+        pytest.skip(f"{RING} is not present (set PRNF_SHARED to the folder holding "
+                    "data/hawk-ring; default ../shared beside the checkout)")
     # corner-centred amplitudes with 1 = measured: centred intensity with 1 = bad, as users give
     amplitude = np.fft.fftshift(np.load(RING / "ring_amplitudes_shifted.npy").astype(np.float64))
     measured = np.fft.fftshift(np.load(RING / "ring_mask_shifted.npy"))
