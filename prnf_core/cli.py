@@ -18,32 +18,61 @@ EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
 
 
 class Progress:
-    """Progress on stderr (rank 0): on a terminal a tqdm bar over this rank's iterations with
-    the repeat, node, iteration and eMod, and an ETA; otherwise (batch logs) one line per
-    finished repeat."""
+    """Progress on stderr (rank 0): on a terminal (or in a notebook, as a widget:
+    ``tqdm.auto``) a bar over this rank's iterations with the repeat, node, iteration and
+    eMod, and an ETA; otherwise (batch logs) one line per finished repeat.
 
-    def __init__(self, rank=0, stream=None):
-        self.rank, self.stream = rank, stream or sys.stderr
-        self.tty = self.stream.isatty()
+    ETAs come from the iterations after the first report: the first ones include compiling
+    the kernels (up to a minute on a cold cache), which once made the first line say "about
+    494 s left" of a run done 7 s later."""
+
+    def __init__(self, rank=0, stream=None, clock=time.monotonic):
+        self.rank, self.stream, self.clock = rank, stream or sys.stderr, clock
+        self.tty = self.stream.isatty() or (stream is None and _in_notebook())
         self.bar, self.repeats, self.per_repeat, self.finished = None, 0, 0, 0
-        self.started, self.last = time.monotonic(), {}
+        self.started, self.last = self.clock(), {}
+        self.computed, self.first, self.latest = 0, None, None
 
     def begin(self, repeats, per_repeat):
         self.repeats, self.per_repeat, self.finished = repeats, per_repeat, 0
-        self.started = time.monotonic()
+        self.started = self.clock()
+        self.computed, self.first, self.latest = 0, None, None
         if self.rank == 0 and self.tty:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
             self.bar = tqdm(total=repeats * per_repeat, file=self.stream, unit="it",
                             dynamic_ncols=True, leave=True)
 
     def __call__(self, node, done, total, emod, repeat=0):
+        key = (repeat, node.id)
+        step = done - self.last.get(key, 0)
+        self.last[key] = done
+        self.computed += step
+        now = self.clock()
+        if self.first is None:
+            self.first = (now, self.computed)
+        else:
+            self.latest = (now, self.computed)
         if self.bar is None:
             return
-        key = (repeat, node.id)
-        self.bar.update(done - self.last.get(key, 0))
-        self.last[key] = done
+        self.bar.update(step)
+        if self.latest is None:         # the rate so far is the compile's: start it afresh
+            self._restart_rate()
         self.bar.set_postfix_str(f"repeat {self.finished + 1}/{self.repeats} {printable(node.name)} "
                                  f"{done}/{total} eMod {emod:.4f}", refresh=False)
+
+    def _restart_rate(self):
+        """tqdm's rate (and so its ETA) from here on; its elapsed time still from the start."""
+        n, start = self.bar.n, self.bar.start_t
+        self.bar.reset()
+        self.bar.start_t, self.bar.n, self.bar.last_print_n = start, n, n
+        self.bar.refresh()
+
+    def rate(self):
+        """Iterations per second since the first report, or None before a second one."""
+        if self.first is None or self.latest is None:
+            return None
+        (t0, n0), (t1, n1) = self.first, self.latest
+        return (n1 - n0) / (t1 - t0) if t1 > t0 and n1 > n0 else None
 
     def repeat_done(self, repeat, stream):
         self.finished += 1
@@ -55,13 +84,29 @@ class Progress:
             if self.finished == self.repeats:
                 self.bar.close()
             return
-        elapsed = time.monotonic() - self.started
-        left = elapsed / self.finished * (self.repeats - self.finished)
+        elapsed = self.clock() - self.started
+        rate = self.rate()
+        if rate:
+            left = (self.repeats - self.finished) * self.per_repeat / rate
+        else:                           # no iterations timed (all read back from a checkpoint)
+            left = elapsed / self.finished * (self.repeats - self.finished)
         emod = stream.emod[-1] if len(stream.emod) else float("nan")
         self.stream.write(f"prnf: repeat {self.finished} of {self.repeats} done (id {repeat}, "
                           f"{_path(stream.path)}, last eMod {emod:.4f}), {elapsed:.1f} s, "
                           f"about {left:.0f} s left\n")
         self.stream.flush()
+
+
+def _in_notebook():
+    """Whether this is a Jupyter kernel (its stderr is no terminal, yet shows tqdm.auto's
+    widget)."""
+    if "IPython" not in sys.modules:
+        return False
+    try:
+        shell = sys.modules["IPython"].get_ipython()
+        return shell is not None and "IPKernelApp" in shell.config
+    except Exception:
+        return False
 
 
 def _path(names):

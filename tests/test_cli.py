@@ -185,6 +185,25 @@ def test_a_cold_kernel_cache_is_announced(tmp_path, monkeypatch, caplog):
     assert caplog.text.count("compiling the kernels (first run only") == 1
 
 
+@pytest.mark.xfail(strict=True, reason="prnf_algorithms/engine.py's announce_compilation looks "
+                   "for kernels*.nbi; Numba names its index <module>.<function>-<line>.py<ver>.nbi "
+                   "(issue 30: the fix is reported; remove this mark with it)")
+def test_a_warm_kernel_cache_is_not_announced(tmp_path, monkeypatch, caplog):
+    # "compiling the kernels (first run only)" was said on every run
+    import os
+    from prnf_algorithms import engine, kernels
+    # the index Numba keeps for a cached kernel, named as Numba names it, where it puts it
+    # under NUMBA_CACHE_DIR (a folder per source folder: kernels_<hash of its path>)
+    name = os.path.basename(kernels.refit_background._cache._cache_file._index_path)
+    (tmp_path / "kernels_0123abcd").mkdir()
+    (tmp_path / "kernels_0123abcd" / name).write_bytes(b"")
+    monkeypatch.setattr(engine, "_announced", False)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    with caplog.at_level("INFO", logger="prnf_algorithms.engine"):
+        engine.announce_compilation()
+    assert "compiling the kernels" not in caplog.text
+
+
 def test_batch_logs_get_one_line_per_repeat():
     from prnf_core.cli import Progress
     import io
@@ -197,6 +216,53 @@ def test_batch_logs_get_one_line_per_repeat():
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2 and "repeat 1 of 2 done (id 0, RAAR -> ERA, last eMod 0.2500)" in lines[0]
     assert "about 0 s left" in lines[1]
+
+
+def test_the_eta_leaves_out_the_first_report_which_includes_compiling():
+    # "about 494 s left" after the first repeat, done 7 s later: the first iterations
+    # included the kernels' compilation
+    from prnf_core.cli import Progress
+    import io
+    now = [0.0]
+    stream = io.StringIO()
+    progress = Progress(stream=stream, clock=lambda: now[0])
+    progress.begin(3, 100)
+    node = type("N", (), {"id": 1, "name": "RAAR"})()
+    fake = type("S", (), {"emod": np.array([0.5]), "path": ["RAAR"]})()
+    for repeat, times in enumerate(((50.0, 50.5), (51.0, 51.5))):
+        for done, t in zip((50, 100), times):
+            now[0] = t
+            progress(node, done, 100, 0.5, repeat)
+        progress.repeat_done(repeat, fake)
+    lines = stream.getvalue().splitlines()
+    assert "50.5 s, about 2 s left" in lines[0]           # 100 it/s after the first report
+    assert "51.5 s, about 1 s left" in lines[1]
+
+
+def test_the_terminal_bar_is_tqdm_auto_and_its_rate_starts_after_the_first_report():
+    import io
+    import time
+    from tqdm.auto import tqdm
+    from prnf_core.cli import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    progress = Progress(stream=Terminal())
+    progress.begin(1, 150)
+    assert isinstance(progress.bar, tqdm)                 # a notebook gets the widget
+    node = type("N", (), {"id": 1, "name": "RAAR"})()
+    time.sleep(1.0)                                       # "compiling"
+    progress(node, 50, 150, 0.5)
+    time.sleep(0.15)
+    progress(node, 100, 150, 0.5)
+    rate = progress.bar.format_dict["rate"]
+    # 50 it in 0.15 s: 333 it/s (less on a loaded machine); with the compile's 1 s still in
+    # tqdm's smoothed rate it was about 100 it/s
+    assert rate is not None and rate > 170, rate
+    assert progress.bar.format_dict["elapsed"] >= 1.1     # the elapsed time from the start
+    progress(node, 150, 150, 0.5)
+    progress.repeat_done(0, None)
 
 
 def test_run_gives_data_to_a_skeleton_model(tmp_path, capsys):
