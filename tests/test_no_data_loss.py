@@ -42,7 +42,7 @@ CASES = {
     "run: --plot is the model's pattern": (["run", "m.json", "-q", "--plot", "pattern.npy"], "--plot 'pattern.npy'", "pattern_path of input"),
     "run: --checkpoint is a --data mask": (["run", "m.json", "-q", "--data", "pattern.npy,mask-link.npy",
                                             "--checkpoint", "mask.npy"], "--checkpoint 'mask.npy'", "mask_path"),
-    "demo: --out is its own pattern": (["demo", "-q", "--out", "demo_pattern.npy", "--repeat", "1"], "--out", "demo's pattern"),
+    "demo: --out is its own pattern": (["demo", "-q", "--keep-data", "--out", "demo_pattern.npy", "--repeat", "1"], "--out", "demo's pattern"),
     "simulate: --mask is --out": (["simulate", "--out", "s.npy", "--mask", "s.npy"], "--mask 's.npy'", "--out 's.npy'"),
 }
 
