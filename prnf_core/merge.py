@@ -332,3 +332,18 @@ def resolution_shell(radial_prtf):
     """Index of the first shell where the radial PRTF drops below 1/e (None if it never does)."""
     below = np.nonzero(np.asarray(radial_prtf) < INV_E)[0]
     return int(below[0]) if below.size else None
+
+
+def merge_note(out):
+    """How the merged repeats were chosen, in words: 'best 4 of 8 (ranked by free eMod)'."""
+    sel = out.get("selection")
+    if not sel:
+        return f"all {out['merged']} repeats"
+    within = f", within {sel['match']:.0%} of the best" if sel["match"] is not None else ""
+    different = (sel.get("different") or {}).get("repeat_ids")
+    if different:
+        agreement = ", ".join(f"{a:.2f}" for a in sel["different"]["agreement"])
+        within += (f"; {len(different)} more left out as a different solution: repeat "
+                   f"{', '.join(map(str, different))}, agreement {agreement} < "
+                   f"{sel['different']['below']} with the best")
+    return f"best {sel['kept']} of {sel['of']} (ranked by {sel['ranked_by']}{within})"

@@ -13,6 +13,7 @@ from . import graph, modelfile, parallel
 from .errors import ConfigError, NodeError, PRNFError, RankError, printable
 from .verdict import verdict
 from .merge import MIN_AGREEMENT, MergeAccumulator, edge_shell, radial_profile, resolution_shell
+from .merge import merge_note  # noqa: F401  (re-exported: its home before merge.py)
 from .stream import PRECISIONS, RunContext
 
 log = logging.getLogger(__name__)
@@ -463,21 +464,6 @@ def _check_match(match):
                                   and 0 <= match < 10):
         raise ConfigError(f"match={match!r}: give a fraction >= 0 (e.g. 0.1: within 10% of the "
                           "best repeat's error), or None")
-
-
-def merge_note(out):
-    """How the merged repeats were chosen, in words: 'best 4 of 8 (ranked by free eMod)'."""
-    sel = out.get("selection")
-    if not sel:
-        return f"all {out['merged']} repeats"
-    within = f", within {sel['match']:.0%} of the best" if sel["match"] is not None else ""
-    different = (sel.get("different") or {}).get("repeat_ids")
-    if different:
-        agreement = ", ".join(f"{a:.2f}" for a in sel["different"]["agreement"])
-        within += (f"; {len(different)} more left out as a different solution: repeat "
-                   f"{', '.join(map(str, different))}, agreement {agreement} < "
-                   f"{sel['different']['below']} with the best")
-    return f"best {sel['kept']} of {sel['of']} (ranked by {sel['ranked_by']}{within})"
 
 
 def _keep_count(keep_best, total):

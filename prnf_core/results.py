@@ -175,7 +175,7 @@ def plot_result(out, save_file=None):
     is given.
     """
     from matplotlib.figure import Figure
-    from .phexec import merge_note
+    from .merge import merge_note
     fig = Figure(figsize=(13, 8), layout="constrained")
     axes = fig.subplots(2, 3)
     _object_panels(fig, axes[0, 0], axes[0, 1], out)

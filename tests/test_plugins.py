@@ -106,6 +106,19 @@ def test_core_never_imports_numba():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+def test_the_core_results_do_not_import_the_executor():
+    """phexec imports results (save_h5, plot_result); results imported merge_note back from
+    phexec, a circle. merge_note lives in merge.py now, phexec re-exports it."""
+    import ast
+    import pathlib
+    from prnf_core import merge, phexec
+    assert phexec.merge_note is merge.merge_note
+    source = (pathlib.Path(merge.__file__).parent / "results.py").read_text()
+    imported = {node.module for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom) and node.module}
+    assert not imported & {"phexec", "prnf_core.phexec"}, imported
+
+
 def test_registry_is_cached_and_resettable():
     first = get_registry()
     assert get_registry() is first
