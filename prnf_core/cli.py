@@ -569,16 +569,20 @@ def cmd_run(args):
 PHASE_HELP = """\
 Phase a measured pattern knowing nothing about the object. The 'auto' recipe:
   1. centre: the intensity's centre of symmetry unless --center is given;
-  2. start: random values on a loose support, the autocorrelation halved in extent (it
-     contains the object, which the thresholded autocorrelation itself often does not),
-     or on --support;
+  2. start: random values on a loose support, the autocorrelation cut where it falls into
+     its noise and halved in extent (it contains the object, which the thresholded
+     autocorrelation itself often does not), or on --support;
   3. RAAR (beta 0.9) for 2000 iterations with threshold shrinkwrap: the support becomes the
      pixels where the Gaussian-smoothed modulus reaches 20% of its maximum, the smoothing
-     narrowing from 3 to 0.5 pixel, updated every 10 iterations; then 200 ERA iterations;
+     narrowing from 3 to 0.5 pixel, updated every 10 iterations; after a quarter of them,
+     10 iterations on the support cut at its centre of mass (detwinning: a mixture of the
+     object and its twin cannot survive on it); then 200 ERA iterations;
   4. free pixels: 3% of the measured pixels, in small islands, are never fitted; their
      misfit (free eMod) ranks the repeats without bias;
   5. 8 repeats per rank; the best 4 by free eMod, and of those only the ones within 10% of
-     the best, are aligned to 1/16 pixel and merged.
+     the best, are aligned to 1/16 pixel and merged;
+  6. a verdict: whether the merged repeats agree and the support is plausible for the data
+     ("NOT TO BE TRUSTED: ..." otherwise).
 The network is an ordinary model file (--dump-model): edit it and rerun with prnf run."""
 
 
