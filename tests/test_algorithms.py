@@ -3,10 +3,9 @@ import numpy as np
 import pytest
 
 from prnf_algorithms import sdk
-from prnf_core import ConfigError, RunContext, Runner, phmodel
-from prnf_core.data import check_config, prepare
-from prnf_core.nodes import pInput
+from prnf_core import ConfigError, Runner, phmodel
 from prnf_core.simulate import object_error, simulate_pattern
+from prnf_core.testing import make_stream
 
 from helpers import config, write_pattern
 
@@ -21,15 +20,24 @@ ALGORITHMS = {
 PRECISIONS = [("single", 1e-4), ("double", 1e-10)]
 
 
-def stream_from(data, x, support, precision):
-    ctx = RunContext(precision=precision, threads=1)
-    node = pInput({"pattern_path": "unused.npy"})
-    node._prepared = data
-    stream = node.run([], ctx, np.random.default_rng(0))
-    stream.x = x.astype(ctx.complex_dtype)
-    stream.support = support
-    stream.background = np.zeros_like(stream.background)   # the true background: none
-    return stream, ctx
+def stream_from(intensity, x, support, precision, background=False):
+    """A stream at ``x`` on ``support`` whose background starts at the true one, none."""
+    return make_stream(intensity, x=x, support=support, precision=precision,
+                       background=background, background_start=0)
+
+
+def test_make_stream_starts_the_background_where_asked():
+    """The fixed-point tests start a fitted background at the true one (none): the test set a
+    private attribute of the input node for this, prnf_core.testing does it now."""
+    intensity, _, obj = simulate_pattern((32, 32), 4, photons=1e6, beamstop=0, gap=0, seed=1)
+    estimated, _ = make_stream(intensity, background=True)
+    assert np.any(estimated.background != 0)
+    for start in (0, 0.5):
+        stream, ctx = make_stream(intensity, x=obj, support=obj > 0, precision="double",
+                                  background=True, background_start=start)
+        assert stream.background.dtype == ctx.real_dtype
+        np.testing.assert_array_equal(stream.background, np.full(estimated.background.shape, start))
+        assert stream.data.background and stream.x.dtype == np.complex128
 
 
 @pytest.mark.parametrize("precision,tol", PRECISIONS)
@@ -38,9 +46,8 @@ def stream_from(data, x, support, precision):
 @pytest.mark.parametrize("background", [False, True])
 def test_true_object_is_a_fixed_point(algo, precision, tol, shape, background):
     intensity, _, obj = simulate_pattern(shape, 4, photons=0, beamstop=0, gap=0, seed=1)
-    data = prepare(check_config({"background": background}), intensity)
     support = obj > 0
-    stream, ctx = stream_from(data, obj, support, precision)
+    stream, ctx = stream_from(intensity, obj, support, precision, background)
     out = ALGORITHMS[algo](20, size=int(support.sum())).run([stream], ctx)
     scale = np.abs(obj).max()
     np.testing.assert_allclose(out.x, obj, atol=tol * 10 * scale)
@@ -199,8 +206,7 @@ def test_refined_scores_choose_the_support(precision):
             return FixedScores(self, eligible, threads)
 
     intensity, _, obj = simulate_pattern(shape, 3, photons=0, beamstop=0, gap=0, seed=1)
-    data = prepare(check_config({"background": False}), intensity)
-    stream, ctx = stream_from(data, obj, obj > 0, precision)
+    stream, ctx = stream_from(intensity, obj, obj > 0, precision)
     want = np.zeros(pattern.size, bool)
     want[np.argsort(-pattern.ravel(), kind="stable")[:size]] = True
     for iterations in (1, 2, 3):     # after a first threshold, candidates of |y|^2 abound
@@ -216,9 +222,8 @@ def test_incoming_estimate_off_the_support_is_cleared(algo):
     keeps the majority support); the node's result is still zero off its own support."""
     shape = (64, 64)
     intensity, _, obj = simulate_pattern(shape, 4, photons=0, beamstop=0, gap=0, seed=1)
-    data = prepare(check_config({"background": False}), intensity)
     x = obj + 0.1 * np.random.default_rng(2).random(shape)          # nonzero everywhere
-    stream, ctx = stream_from(data, x, obj > 0, "single")
+    stream, ctx = stream_from(intensity, x, obj > 0, "single")
     out = ALGORITHMS[algo](2, size=int(np.count_nonzero(obj))).run([stream], ctx)
     assert np.count_nonzero(out.x[~out.support]) == 0
 
@@ -233,11 +238,10 @@ def test_estimate_held_in_the_iterate_matches_the_stored_one(algo, positivity):
     iterations amplify the last bits: compare a few iterations, within rounding."""
     shape = (48, 48)
     intensity, _, obj = simulate_pattern(shape, 5, photons=1e6, beamstop=1, gap=0, seed=3)
-    data = prepare(check_config({"background": True}), intensity)
     x = np.random.default_rng(4).random(shape) * np.exp(2j * np.pi * np.random.default_rng(5).random(shape))
     runs = []
     for hooked in (False, True):
-        stream, ctx = stream_from(data, x, obj > 0, "single")
+        stream, ctx = stream_from(intensity, x, obj > 0, "single", background=True)
         node = ALGORITHMS[algo](4, size=int(1.3 * np.count_nonzero(obj)), positivity=positivity)
         if hooked:                    # a hook that changes nothing, but may: est is stored
             node.__class__ = type("Hooked", (type(node),), {"after_update": lambda *a: None})
