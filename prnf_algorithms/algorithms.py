@@ -1,7 +1,7 @@
 """ERA, HIO, DM, RAAR and HPR (ALGORITHMS.md section 3) as coefficient sets of one update.
 
-With ``y = P_M z``, ``e = P_S y`` and ``S`` the support, each algorithm sets x <- c0 x + c1 e on
-S and c2 x + c3 y off S (``rules.linear``). The estimate each node hands on is ``e``.
+With ``y = P_M z``, ``e = P_S y`` and ``S`` the support, each algorithm sets x <- a_in x + b_in e
+on S and a_out x + b_out y off S (``rules.linear``). The estimate each node hands on is ``e``.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class ERA(ProjectionAlgorithm):
     algorithm = "ERA"
 
     def coefficients(self, view):
-        return 0.0, 1.0, 0.0, 0.0
+        return dict(a_in=0.0, b_in=1.0, a_out=0.0, b_out=0.0)
 
 
 class HIO(ProjectionAlgorithm):
@@ -36,7 +36,7 @@ class HIO(ProjectionAlgorithm):
     feedback_on_violation = True
 
     def coefficients(self, view):
-        return 0.0, 1.0, 1.0, -self.values["gamma"]
+        return dict(a_in=0.0, b_in=1.0, a_out=1.0, b_out=-self.values["gamma"])
 
 
 class HPR(ProjectionAlgorithm):
@@ -53,7 +53,7 @@ class HPR(ProjectionAlgorithm):
     feedback_on_violation = True
 
     def coefficients(self, view):
-        return 0.0, 1.0, 1.0, -self.values["gamma"]
+        return dict(a_in=0.0, b_in=1.0, a_out=1.0, b_out=-self.values["gamma"])
 
     def support_test(self, view):
         return self.values["gamma"] if view.settled > self.values["hprcoff"] else -1.0
@@ -72,7 +72,7 @@ class RAAR(ProjectionAlgorithm):
 
     def coefficients(self, view):
         beta = self.values["beta"]
-        return 0.0, 1.0, beta, 1.0 - 2.0 * beta
+        return dict(a_in=0.0, b_in=1.0, a_out=beta, b_out=1.0 - 2.0 * beta)
 
 
 class DM(ProjectionAlgorithm):
@@ -95,7 +95,7 @@ class DM(ProjectionAlgorithm):
         return -1.0 / self.values["beta"]
 
     def coefficients(self, view):
-        return 0.0, 1.0, 1.0, self.values["beta"]
+        return dict(a_in=0.0, b_in=1.0, a_out=1.0, b_out=self.values["beta"])
 
     def prepare_update(self, view):
         beta = self.values["beta"]

@@ -161,8 +161,11 @@ class ProjectionAlgorithm(AlgorithmNode):
         self.support_sigma = float(v["support_sigma"])
 
     def coefficients(self, view):
-        """The tuple of numbers the rules read as ``c`` in this iteration (``view``: an
-        :class:`IterationView`; ``view.settled`` and the counters are what it may use)."""
+        """The numbers the rules read as ``c`` in this iteration (``view``: an
+        :class:`IterationView`; ``view.settled`` and the counters are what it may use): a
+        mapping of the rules' declared constants (``{"a_in": 0.0, "b_in": 1.0, ...}`` for
+        the linear update, :data:`rules.LINEAR`), or a tuple in their order (the rules read
+        ``c[i]``). The engine packs them in the working precision (:meth:`Rules.pack`)."""
         raise NotImplementedError(f"{type(self).__name__} must define coefficients(view)")
 
     def support_test(self, view):
@@ -301,7 +304,7 @@ class _Loop:
         self.coef = self._coefficients()
 
     def _coefficients(self):
-        return tuple(self.rdtype(c) for c in self.node.coefficients(self.view))
+        return self.node.rules.pack(self.node.coefficients(self.view), self.rdtype)
 
     def _next_input_from_x(self):
         if self.pre_out == 1:

@@ -1,8 +1,8 @@
 """Pointwise rules: the math of one pixel, which the engine runs inside its parallel passes.
 
 An algorithm's :class:`Rules` holds up to three small ``@njit(inline="always")`` functions,
-all in the working precision (float32 or float64), each given the node's coefficient tuple
-``c`` of the iteration (:meth:`ProjectionAlgorithm.coefficients`):
+all in the working precision (float32 or float64), each given the node's coefficients ``c``
+of the iteration (:meth:`ProjectionAlgorithm.coefficients`):
 
 ``update(xr, xi, er, ei, yr, yi, inside, outside, c, m) -> (new_r, new_i)``
     The new iterate at a pixel from the iterate ``x``, ``y = P_M z`` and ``e = P_S y`` (``y``
@@ -17,7 +17,14 @@ all in the working precision (float32 or float64), each given the node's coeffic
     The shrinkwrap score of ``y`` at a pixel (non-negative; larger is kept first).
 
 A Python number written in a rule is float64 and would turn float32 arithmetic into float64
-(and slow it down): constants come in through ``c``.
+(and slow it down): constants come in through ``c``. Name them once, beside the rules:
+``Rules(..., constants=("weight_term", "half_step"))``; the rules then read
+``c.weight_term``, ``coefficients(view)`` returns ``{"weight_term": ..., ...}`` and the
+engine packs the values, in the working precision, into a named tuple in the declared order
+(Numba compiles ``c.weight_term`` to the same code as ``c[4]``). With the built-ins' linear
+update the names start with its four, :data:`LINEAR` (declared for you). Rules that declare
+no names read ``c[i]`` of the tuple ``coefficients(view)`` returns, as before; a tuple in the
+declared order is taken by named rules too.
 
 :func:`fuse` compiles the engine's pass templates (``kernels``) with a rule set into cached
 parallel kernels. The kernels' source is generated into the namespace of the module that
@@ -27,14 +34,24 @@ carry a digest of the templates and the rules, so that a change to either compil
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import inspect
 import os
+import sys
+from collections.abc import Mapping
 
 from numba import njit
 
+from prnf_core import ConfigError
+
 from . import kernels
 from .config import PARALLEL
+
+
+#: The linear update's coefficients, in the order it reads them (``c[0]`` to ``c[3]``): ``x <-
+#: a_in x + b_in e`` on the support, ``a_out x + b_out y`` off it.
+LINEAR = ("a_in", "b_in", "a_out", "b_out")
 
 
 @njit(inline="always")
@@ -77,10 +94,13 @@ class Rules:
     built-ins. ``keeps_e(c)`` says, for coefficients ``c``, whether ``update`` gives ``e``
     where ``inside`` (the engine then skips storing the estimate); leave it None when unsure.
     ``pixel_map``: whether ``update`` reads ``m`` (the node's :meth:`pixel_map`).
+    ``constants``: the names of the coefficients the rules read as ``c.name`` (after the
+    linear update's :data:`LINEAR`, added in front when ``update`` is the built-in); None:
+    the rules read ``c[i]`` of a plain tuple. :attr:`constants` holds every name in order.
     Build one at module level, as the plugin's kernels are compiled in its module."""
 
     def __init__(self, name, update=None, modulus=None, score=None, keeps_e=None,
-                 pixel_map=False):
+                 pixel_map=False, constants=None):
         if not name.isidentifier():
             raise ValueError(f"Rules name {name!r}: give a Python identifier")
         self.name = name
@@ -90,6 +110,69 @@ class Rules:
         self.keeps_e = keeps_e or (linear_keeps_e if update is None else (lambda c: False))
         self.pixel_map = bool(pixel_map)
         self._kernels = None
+        #: the names of the coefficients in the order the kernels take them (None: unnamed)
+        self.constants = LINEAR if update is None else None
+        #: the named tuple the kernels get, or None for a plain tuple (no names declared)
+        self.named = None
+        if constants is not None:
+            self.constants = self._names(constants, update is None)
+            self.named = self._named_tuple()
+
+    def _names(self, constants, linear):
+        names = (constants.replace(",", " ").split() if isinstance(constants, str)
+                 else list(constants))
+        if linear and tuple(names[:len(LINEAR)]) != LINEAR:
+            names = list(LINEAR) + names            # the linear update reads these first
+        for name in names:
+            if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+                raise ValueError(f"Rules {self.name!r}: constant {name!r} is not a name (give "
+                                 "Python identifiers not starting with '_')")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"Rules {self.name!r}: constants named twice: {', '.join(repeated)}"
+                             + (f" ({', '.join(LINEAR)} come first: the linear update reads "
+                                "them)" if set(repeated) & set(LINEAR) else ""))
+        return tuple(names)
+
+    def _named_tuple(self):
+        """The named tuple class of the constants, set in the rules' module under its own
+        name: Numba's disk cache finds a compiled kernel by its argument types, and keeps a
+        named tuple's class by module and name (a class it cannot find again would compile
+        afresh in every process)."""
+        module = _home(self).__module__
+        typename = f"_{self.name}_constants"
+        cls = collections.namedtuple(typename, self.constants, module=module)
+        home = sys.modules.get(module)
+        if home is not None:
+            setattr(home, typename, cls)
+        return cls
+
+    def pack(self, coefficients, dtype):
+        """``coefficients`` (what :meth:`ProjectionAlgorithm.coefficients` returns: a mapping
+        of the declared names, or a sequence in their order) as the kernels take them: each
+        a ``dtype`` scalar, in a named tuple when names were declared, else a tuple."""
+        if isinstance(coefficients, Mapping):
+            if self.constants is None:
+                raise ConfigError(f"Rules {self.name!r} declare no constants: return a tuple "
+                                  "from coefficients(view), or declare Rules(..., "
+                                  f"constants=({', '.join(map(repr, coefficients))}))")
+            missing = [n for n in self.constants if n not in coefficients]
+            unknown = [n for n in coefficients if n not in self.constants]
+            if missing or unknown:
+                raise ConfigError(f"Rules {self.name!r}: coefficients(view) "
+                                  + "; ".join(([f"lacks {', '.join(missing)}"] if missing else [])
+                                              + ([f"gives unknown {', '.join(map(str, unknown))}"]
+                                                 if unknown else []))
+                                  + f" (the constants: {', '.join(self.constants)})")
+            coefficients = [coefficients[n] for n in self.constants]
+        values = tuple(dtype(c) for c in coefficients)
+        if self.named is None:
+            return values
+        if len(values) != len(self.constants):
+            raise ConfigError(f"Rules {self.name!r}: coefficients(view) gave {len(values)} "
+                              f"values for the {len(self.constants)} constants "
+                              f"{', '.join(self.constants)}")
+        return self.named._make(values)
 
     def __repr__(self):
         return f"Rules({self.name!r})"
@@ -120,6 +203,8 @@ def _digest(rules):
                 h.update(f.read())
     for fn in (rules.update, rules.modulus, rules.score):
         h.update(f"{fn.py_func.__module__}.{fn.py_func.__qualname__}".encode())
+    if rules.named is not None:
+        h.update(" ".join(rules.constants).encode())
     return h.hexdigest()[:10]
 
 

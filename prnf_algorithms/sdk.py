@@ -5,8 +5,10 @@ Three levels, from fastest to freest:
 1. **Pointwise rules fused by the engine.** Write the math of one pixel as small
    ``@njit(inline="always")`` functions (the update, the modulus ratio, the support score;
    see :mod:`prnf_algorithms.rules` for their signatures), collect them in a :class:`Rules`
-   at module level, and return per iteration the coefficients they read from
-   :meth:`ProjectionAlgorithm.coefficients`. The engine compiles its passes with them
+   at module level, name the constants they read (``Rules(..., constants=("weight_term",
+   ...))``: the rules read ``c.weight_term``) and return them per iteration, by name, from
+   :meth:`ProjectionAlgorithm.coefficients` (a tuple in their order works too, and is what
+   rules without names read as ``c[i]``). The engine compiles its passes with them
    (cached beside your module) and runs them at built-in speed. The built-ins are rules
    too: ``rules.linear``, also named ``rules.hio``, ``rules.raar``...
 2. **Whole-array steps.** :meth:`ProjectionAlgorithm.prepare_update` and

@@ -1,10 +1,17 @@
 """Every Numba kernel against its NumPy twin (tests/naive.py), single and double precision."""
+import pickle
+
 import numpy as np
 import pytest
+from numba import njit
 
 from prnf_algorithms import fft, kernels, rules
+from prnf_algorithms.engine import ProjectionAlgorithm
 from prnf_algorithms.kernels import modulus
 from prnf_algorithms.support import Selector, select
+from prnf_core import ConfigError
+from prnf_core.simulate import simulate_pattern
+from prnf_core.testing import make_stream, run_node
 
 import naive
 
@@ -279,3 +286,82 @@ def test_wisdom_says_whether_it_was_kept(tmp_path, monkeypatch):
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("PRNF_CACHE_DIR", str(tmp_path / "file" / "cache"))   # under a file
     assert fft.save_wisdom() is False
+
+
+# Named constants (issue 33): one rule written both ways, the engine's results bit for bit
+@njit(inline="always")
+def _poisson_by_position(a, model, c):
+    return (model + np.sqrt(model * model + c[4] * a * a)) * c[5] / model
+
+
+@njit(inline="always")
+def _poisson_by_name(a, model, c):
+    return (model + np.sqrt(model * model + c.weight_term * a * a)) * c.half_step / model
+
+
+BY_POSITION = rules.Rules("test_by_position", modulus=_poisson_by_position)
+BY_NAME = rules.Rules("test_by_name", modulus=_poisson_by_name,
+                      constants=("weight_term", "half_step"))
+
+
+class _PoissonTwin(ProjectionAlgorithm):
+    algorithm = "PoissonTwin"
+    feedback_on_violation = True
+    form = "tuple"
+
+    def coefficients(self, view):
+        w = 0.7
+        values = 0.0, 1.0, 1.0, -0.9, 8 * w * (2 * w + 1), 1 / (2 * (2 * w + 1))
+        return dict(zip(self.rules.constants, values)) if self.form == "names" else values
+
+
+def test_named_constants_are_packed_in_the_declared_order():
+    assert BY_NAME.constants == rules.LINEAR + ("weight_term", "half_step")
+    assert BY_POSITION.constants == rules.LINEAR and BY_POSITION.named is None
+    assert rules.linear.constants == rules.LINEAR and rules.linear.named is None
+    names = dict(a_in=0, b_in=1, a_out=1, b_out=-0.5, weight_term=2, half_step=0.25)
+    for dtype in (np.float32, np.float64):
+        by_name = BY_NAME.pack(names, dtype)
+        by_place = BY_NAME.pack((0, 1, 1, -0.5, 2, 0.25), dtype)   # the tuple form still works
+        assert by_name == by_place and type(by_name) is BY_NAME.named
+        assert by_name.weight_term == by_name[4] == 2 and type(by_name.half_step) is dtype
+        plain = rules.linear.pack(dict(a_in=0, b_in=1, a_out=1, b_out=-0.5), dtype)
+        assert type(plain) is tuple and plain == (0, 1, 1, -0.5)       # the built-ins' kernels
+        a, model = dtype(3), dtype(1.5)
+        assert (_poisson_by_name.py_func(a, model, by_name)
+                == _poisson_by_position.py_func(a, model, tuple(by_place)))
+    # Numba's disk cache keeps the class by module and name: it must be found again there
+    assert pickle.loads(pickle.dumps(BY_NAME.named)) is BY_NAME.named
+    with pytest.raises(ConfigError, match="lacks half_step; gives unknown half.*the constants: "
+                                          "a_in, b_in, a_out, b_out, weight_term, half_step"):
+        BY_NAME.pack({**{k: v for k, v in names.items() if k != "half_step"}, "half": 1}, float)
+    with pytest.raises(ConfigError, match="gave 4 values for the 6 constants"):
+        BY_NAME.pack((0, 1, 1, -0.5), float)
+    unnamed = rules.Rules("unnamed", update=rules.linear_update)    # a rule of its own
+    assert unnamed.constants is None and unnamed.pack([1, 2], float) == (1.0, 2.0)
+    with pytest.raises(ConfigError, match="declare no constants.*constants=\\('w'\\)"):
+        unnamed.pack({"w": 1}, float)
+    with pytest.raises(ValueError, match="named twice: a_in"):
+        rules.Rules("twice", modulus=_poisson_by_name, constants=("w", "a_in"))
+
+
+@pytest.mark.parametrize("precision", ["single", "double"])
+def test_named_constants_give_the_tuple_forms_results_bit_for_bit(precision):
+    """A rule reading ``c.weight_term`` runs the same arithmetic as one reading ``c[4]``:
+    float32/complex64 and float64/complex128, the background fitted, both coefficient forms
+    on the named rules."""
+    intensity, _, obj = simulate_pattern((32, 32), 4, photons=1e6, beamstop=1, gap=0, seed=1)
+    start = obj + 0.3 * np.random.default_rng(2).random(obj.shape)
+    runs = []
+    for rule_set, form in ((BY_POSITION, "tuple"), (BY_NAME, "names"), (BY_NAME, "tuple")):
+        stream, ctx = make_stream(intensity, x=start, support=obj > 0, precision=precision,
+                                  background=True)
+        node_class = type("Twin", (_PoissonTwin,), {"rules": rule_set, "form": form})
+        runs.append(run_node(node_class(6, int(np.count_nonzero(obj)) + 20), stream, ctx))
+    assert runs[0].x.dtype == ctx.complex_dtype
+    for out in runs[1:]:
+        np.testing.assert_array_equal(out.x, runs[0].x)
+        np.testing.assert_array_equal(out.support, runs[0].support)
+        np.testing.assert_array_equal(out.background, runs[0].background)
+        np.testing.assert_array_equal(out.emod, runs[0].emod)
+        np.testing.assert_array_equal(out.econ, runs[0].econ)

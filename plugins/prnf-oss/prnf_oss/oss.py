@@ -26,7 +26,7 @@ class OSS(ProjectionAlgorithm):
     feedback_on_violation = True
 
     def coefficients(self, view):
-        return 0.0, 1.0, 1.0, -self.values["gamma"]
+        return {"a_in": 0.0, "b_in": 1.0, "a_out": 1.0, "b_out": -self.values["gamma"]}   # HIO
 
     def alpha(self, iteration, iterations, size):
         """Filter width in q-pixels for this iteration: from ``size`` down to 1 in stages."""

@@ -14,13 +14,14 @@ from prnf_algorithms.sdk import Param, ProjectionAlgorithm, Rules
 
 @njit(inline="always")
 def update(xr, xi, er, ei, yr, yi, inside, outside, c, m):
-    # m: this pixel's beta; c[0] = 1 (a literal 1 would make float32 arithmetic float64)
-    off = c[0] - m - m
+    # m: this pixel's beta; c.one = 1 (a literal 1 would make float32 arithmetic float64)
+    off = c.one - m - m
     return (inside * er + outside * (m * xr + off * yr),
             inside * ei + outside * (m * xi + off * yi))
 
 
-rules = Rules("pixel_raar", update=update, keeps_e=lambda c: True, pixel_map=True)
+rules = Rules("pixel_raar", update=update, keeps_e=lambda c: True, pixel_map=True,
+              constants=("one",))
 
 
 class PixelRAAR(ProjectionAlgorithm):
@@ -32,7 +33,7 @@ class PixelRAAR(ProjectionAlgorithm):
     rules = rules
 
     def coefficients(self, view):
-        return (1.0,)
+        return {"one": 1.0}
 
     def pixel_map(self, data):
         return self.values["beta"]

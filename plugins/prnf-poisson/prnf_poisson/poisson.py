@@ -19,11 +19,12 @@ from prnf_algorithms.sdk import Param, ProjectionAlgorithm, Rules
 
 @njit(inline="always")
 def poisson_ratio(a, model, c):
-    # c[4] = 8 w (2 w + 1), c[5] = 1 / (2 (2 w + 1)): constants come in through c
-    return (model + np.sqrt(model * model + c[4] * a * a)) * c[5] / model
+    """``r / rho`` of the step, with ``rho = model`` (constants come in through ``c``)."""
+    return (model + np.sqrt(model * model + c.weight_term * a * a)) * c.half_step / model
 
 
-rules = Rules("poisson", modulus=poisson_ratio)
+# the linear update's a_in, b_in, a_out, b_out come first; then the step's own constants
+rules = Rules("poisson", modulus=poisson_ratio, constants=("weight_term", "half_step"))
 
 
 class PoissonHIO(ProjectionAlgorithm):
@@ -39,4 +40,5 @@ class PoissonHIO(ProjectionAlgorithm):
 
     def coefficients(self, view):
         w = self.values["weight"]
-        return 0.0, 1.0, 1.0, -self.values["gamma"], 8 * w * (2 * w + 1), 1 / (2 * (2 * w + 1))
+        return {"a_in": 0.0, "b_in": 1.0, "a_out": 1.0, "b_out": -self.values["gamma"],   # HIO
+                "weight_term": 8 * w * (2 * w + 1), "half_step": 1 / (2 * (2 * w + 1))}

@@ -9,7 +9,7 @@ from prnf_core import Runner, get_registry, phmodel  # noqa: E402
 from prnf_core.simulate import object_error, simulate_pattern  # noqa: E402
 from prnf_core.testing import make_stream, run_node  # noqa: E402
 from prnf_poisson import PoissonHIO  # noqa: E402
-from prnf_poisson.poisson import poisson_ratio  # noqa: E402
+from prnf_poisson.poisson import poisson_ratio, rules  # noqa: E402
 
 
 def test_discovered_through_its_entry_point():
@@ -19,13 +19,13 @@ def test_discovered_through_its_entry_point():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_step_minimises_its_objective(dtype):
     w, a, rho = 0.7, dtype(3.0), dtype(1.5)
-    c = tuple(dtype(v) for v in PoissonHIO(1, 1, 0.9, weight=w).coefficients(None))
+    c = rules.pack(PoissonHIO(1, 1, 0.9, weight=w).coefficients(None), dtype)
     r = rho * poisson_ratio.py_func(a, rho, c)
     grid = np.linspace(0.01, 6, 200001)
     objective = w * (grid ** 2 - a ** 2 * np.log(grid ** 2)) + (grid - rho) ** 2 / 2
     assert r == pytest.approx(grid[np.argmin(objective)], abs=1e-4)
-    assert rho * poisson_ratio.py_func(a, rho, tuple(dtype(v) for v in PoissonHIO(
-        1, 1, 0.9, weight=1e6).coefficients(None))) == pytest.approx(a, rel=1e-5)
+    assert rho * poisson_ratio.py_func(a, rho, rules.pack(PoissonHIO(
+        1, 1, 0.9, weight=1e6).coefficients(None), dtype)) == pytest.approx(a, rel=1e-5)
 
 
 def test_a_large_weight_is_hio():

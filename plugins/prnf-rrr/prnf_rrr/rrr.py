@@ -13,8 +13,8 @@ from prnf_algorithms.sdk import Param, ProjectionAlgorithm
 class RRR(ProjectionAlgorithm):
     """RRR phasing node: ``RRR(iteration, support_size, beta=0.5, name=None, **options)``.
 
-    The built-ins' linear update (``c0 x + c1 e`` on S, ``c2 x + c3 y`` off it) with RRR's
-    coefficients.
+    The built-ins' linear update (``a_in x + b_in e`` on S, ``a_out x + b_out y`` off it)
+    with RRR's coefficients.
     """
 
     algorithm = "RRR"
@@ -22,4 +22,4 @@ class RRR(ProjectionAlgorithm):
 
     def coefficients(self, view):
         beta = self.values["beta"]
-        return 1.0 - beta, beta, 1.0, -beta
+        return {"a_in": 1.0 - beta, "b_in": beta, "a_out": 1.0, "b_out": -beta}
