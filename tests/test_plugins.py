@@ -153,6 +153,29 @@ def test_the_plugin_guide_is_a_working_plugin():
     assert "beta=0.5" in registry.get("RRR").signature()
 
 
+def test_the_plugin_guide_shows_what_its_snippets_use():
+    """The rule snippets show ``from numba import njit``, ``get_registry`` is named with its
+    import (the guide named it without one), a required Param is declared and checked, and
+    the poisson rule is shown with its named constants."""
+    import pathlib
+    import re
+    root = pathlib.Path(__file__).resolve().parent.parent
+    guide = (root / "docs" / "plugins.md").read_text()
+    assert "get_registry()" in guide and re.search(r"from prnf_core import\s+get_registry", guide)
+    shown = {path: (root / path).read_text().partition(start)[1:]
+             for path, start in re.findall(r"\{literalinclude\} \.\./(\S+)\n(?:[ \t]*:[\w-]+:.*\n)*?"
+                                           r'[ \t]*:start-at: "([^"]+)"', guide)}
+    rules_shown = {path: "".join(text) for path, text in shown.items() if "@njit" in text[1]}
+    assert set(rules_shown) == {"plugins/prnf-pixel-raar/prnf_pixel_raar/pixel_raar.py",
+                                "plugins/prnf-poisson/prnf_poisson/poisson.py"}, shown
+    for path, text in rules_shown.items():
+        assert "from numba import njit" in text, path
+    assert "c.weight_term" in rules_shown["plugins/prnf-poisson/prnf_poisson/poisson.py"]
+    assert 'Param("lam", kind="float"' in guide and "lam left out" in guide
+    # the decision on a Fourier-space hook for OSS, and why (issue 33)
+    assert re.search(r"## Design notes\n\n\*\*No Fourier-space hook", guide)
+
+
 def test_a_misspelt_hook_fails_loudly():
     class Misspelt:
         @hookimpl
