@@ -477,7 +477,7 @@ def _finish(runner, out, args):
         # say the files are complete, not "nothing was saved"
         args.saved = [path for path in (args.out, args.plot) if path]
     shell = out["resolution_shell"]
-    from .phexec import merge_note
+    from .merge import merge_note
     print(f"merged {merge_note(out)} over {out['ranks']} rank(s), seed {out['seed']}")
     if out.get("verdict"):
         print(f"verdict: {out['verdict']['words']}")
