@@ -334,12 +334,13 @@ class Runner:
         lists = self.comm.gather((acc.count, acc.curves, acc.final_emod, acc.free, acc.repeat_ids,
                                   acc.agreements))
         if self.comm.rank == 0:
-            acc.count = sum(c for c, *_ in lists)
-            acc.curves = {k: [c for _, curves, *_ in lists for c in curves[k]] for k in acc.curves}
-            acc.final_emod = [e for _, _, emods, *_ in lists for e in emods]
-            acc.free = [f for *_, free, _, _ in lists for f in free]
-            acc.repeat_ids = [i for *_, ids, _ in lists for i in ids]
-            acc.agreements = [a for *_, agreements in lists for a in agreements]
+            counts, curves, emods, free, ids, agreements = zip(*lists)   # one tuple per rank
+            acc.count = sum(counts)
+            acc.curves = {k: [c for rank in curves for c in rank[k]] for k in acc.curves}
+            acc.final_emod = [e for rank in emods for e in rank]
+            acc.free = [f for rank in free for f in rank]
+            acc.repeat_ids = [i for rank in ids for i in rank]
+            acc.agreements = [a for rank in agreements for a in rank]
         return acc
 
     def run_once(self, repeat_id, seed):

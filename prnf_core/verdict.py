@@ -49,8 +49,9 @@ def verdict(out):
     agreeing = int(np.count_nonzero(agreements >= MIN_AGREEMENT))
     support = np.asarray(out["support"]) > 0.5
     extent = support_extent(support, out["input_amp"], ~np.asarray(out["input_mask"], bool))
+    consistent = None if repeats < 2 else agreeing >= 2
     problems = []
-    if repeats > 1 and agreeing < 2:
+    if consistent is False:
         problems.append(f"no consistent solution: no other of the {repeats} repeats agrees with "
                         f"the best after alignment (overlap >= {MIN_AGREEMENT:g}); run more "
                         "repeats or change the recipe before trusting this object")
@@ -60,7 +61,6 @@ def verdict(out):
     elif extent > EXTENT_HIGH:
         problems.append(f"support loose: its autocorrelation covers {extent:.2f} of the data's "
                         "(at most 1 expected); the object likely carries noise around it")
-    consistent = None if repeats < 2 else agreeing >= 2
     if problems:
         words = "NOT TO BE TRUSTED: " + "; ".join(problems)
     elif consistent is None:
