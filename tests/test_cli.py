@@ -66,6 +66,9 @@ def test_demo_end_to_end(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "error against the known object" in proc.stdout
+    # a right result is not called untrusted: its support, 1.2 times the object, measured
+    # 1.67 of the data's autocorrelation, which an upper bound of 1.5 called "loose"
+    assert "verdict: consistent: 2 of 2 repeats agree" in proc.stdout, proc.stdout
     assert sorted(p.name for p in work.iterdir()) == ["result.h5", "result.png"]
     assert list(scratch.iterdir()) == []
     assert (f"result: {work / 'result.h5'} (picture: {work / 'result.png'}); the simulated "
