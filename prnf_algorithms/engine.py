@@ -16,6 +16,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import sys
 import weakref
 
 import numpy as np
@@ -217,7 +218,11 @@ def announce_compilation():
     _announced = True
     folder = (os.environ.get("NUMBA_CACHE_DIR")          # where Numba looks first
               or os.path.join(os.path.dirname(kernels.__file__), "__pycache__"))
-    if not glob.glob(os.path.join(folder, "**", "kernels*.nbi"), recursive=True):
+    # Numba names a kernel's index <module>.<function>-<line>.py<version>.nbi, under
+    # NUMBA_CACHE_DIR in a folder per source folder; one kernel every run compiles stands
+    # for all of them
+    index = f"modulus.refit_background-*.py{sys.version_info[0]}{sys.version_info[1]}.nbi"
+    if not glob.glob(os.path.join(folder, "**", index), recursive=True):
         log.info("compiling the kernels (first run only: up to a minute, then cached)")
 
 

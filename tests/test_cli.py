@@ -188,9 +188,6 @@ def test_a_cold_kernel_cache_is_announced(tmp_path, monkeypatch, caplog):
     assert caplog.text.count("compiling the kernels (first run only") == 1
 
 
-@pytest.mark.xfail(strict=True, reason="prnf_algorithms/engine.py's announce_compilation looks "
-                   "for kernels*.nbi; Numba names its index <module>.<function>-<line>.py<ver>.nbi "
-                   "(issue 30: the fix is reported; remove this mark with it)")
 def test_a_warm_kernel_cache_is_not_announced(tmp_path, monkeypatch, caplog):
     # "compiling the kernels (first run only)" was said on every run
     import os
