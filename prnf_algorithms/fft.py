@@ -45,7 +45,8 @@ def _wisdom_file():
 
 
 def planner_effort():
-    """FFTW planner effort: ``PRNF_FFTW_EFFORT`` (default FFTW_PATIENT).
+    """FFTW planner effort of the iteration's split plans: ``PRNF_FFTW_EFFORT`` (default
+    FFTW_PATIENT), each plan bounded by :func:`planning_limit`.
 
     PATIENT, because the split plans are small (1-D and (n-1)-D, single-threaded): planning
     them takes 1-12 s once per shape and precision (then the wisdom file answers), and the
@@ -54,6 +55,22 @@ def planner_effort():
     faster in 20 times the planning time. The benchmark plans its floor with the same effort.
     """
     return os.environ.get("PRNF_FFTW_EFFORT", "FFTW_PATIENT")
+
+
+def smoothing_effort():
+    """Effort for the whole-array real transforms of the shrinkwrap smoothing: MEASURE (or
+    ESTIMATE when asked for). They run once per support update, not per iteration, and
+    PATIENT planned them for 227 s at 160^3 (2 threads) to save 5 ms per use (23.2 against
+    28.0 ms): about 45,000 updates to pay back."""
+    return "FFTW_ESTIMATE" if planner_effort() == "FFTW_ESTIMATE" else "FFTW_MEASURE"
+
+
+def planning_limit():
+    """Seconds FFTW may spend on one plan (``PRNF_FFTW_TIMELIMIT``, default 2): past it FFTW
+    keeps the best plan found so far, so a first run at a new shape is not spent planning."""
+    from prnf_core.fileutil import fftw_time_limit
+    limit = fftw_time_limit()
+    return -1.0 if limit == float("inf") else limit     # FFTW's "no limit"
 
 
 def load_wisdom():
@@ -106,12 +123,20 @@ class RealPair:
         half = (*shape[:-1], shape[-1] // 2 + 1)
         self.real = pyfftw.empty_aligned(shape, dtype=dtype)
         self.spectrum = pyfftw.empty_aligned(half, dtype=np.result_type(dtype, np.complex64))
-        axes = tuple(range(len(shape)))
+        axes, effort, limit = tuple(range(len(shape))), smoothing_effort(), planning_limit()
         self.forward = pyfftw.FFTW(self.real, self.spectrum, axes=axes, direction="FFTW_FORWARD",
-                                   flags=(planner_effort(),), threads=threads)
+                                   flags=(effort,), threads=threads, planning_timelimit=limit)
         self.inverse = pyfftw.FFTW(self.spectrum, self.real, axes=axes, direction="FFTW_BACKWARD",
-                                   flags=(planner_effort(), "FFTW_DESTROY_INPUT"),
-                                   threads=threads, normalise_idft=False)
+                                   flags=(effort, "FFTW_DESTROY_INPUT"), threads=threads,
+                                   normalise_idft=False, planning_timelimit=limit)
+
+
+def _say_planned(what, spent, kept):
+    """Say where planning time went, only where it did go (wisdom answers in milliseconds)."""
+    if spent > 1:
+        log.info("planned %s in %.1f s; %s", what, spent,
+                 f"kept as wisdom in {_wisdom_file()}" if kept else
+                 f"not kept (cannot write {_wisdom_file()}): the next process plans again")
 
 
 def get_real_pair(shape, dtype, threads):
@@ -119,8 +144,10 @@ def get_real_pair(shape, dtype, threads):
     key = ("real", tuple(shape), str(np.dtype(dtype)), int(threads))
     if key not in _plans:
         load_wisdom()
+        started = time.perf_counter()
         _plans[key] = RealPair(shape, dtype, threads)
-        save_wisdom()
+        _say_planned(f"the smoothing's real FFTs of shape {tuple(shape)}",
+                     time.perf_counter() - started, save_wisdom())
     return _plans[key]
 
 
@@ -170,6 +197,8 @@ class _Library:
         self.plan_many.argtypes = [c_int, ctypes.POINTER(c_int), c_int, c_ptr, c_ptr, c_int, c_int,
                                    c_ptr, c_ptr, c_int, c_int, c_int, ctypes.c_uint]
         self.plan_many.restype = c_ptr
+        self.set_timelimit = getattr(lib, prefix + "set_timelimit")
+        self.set_timelimit.argtypes, self.set_timelimit.restype = [ctypes.c_double], None
         try:    # pyfftw sets its thread count before each of its plans; ours are single-threaded
             self.plan_with_nthreads = getattr(_open(name + "_omp"), prefix + "plan_with_nthreads")
         except (ImportError, OSError, AttributeError):
@@ -214,6 +243,7 @@ class SplitPlans:
         started = time.perf_counter()
         load_wisdom()
         lib.plan_with_nthreads(1)
+        lib.set_timelimit(planning_limit())      # per plan: the best found by then is kept
         scratch = aligned_empty(n0 * max(rest, self.width), dtype)   # planning may overwrite it
 
         def plan(dims, howmany, stride, dist, sign, row_bytes):
@@ -233,12 +263,9 @@ class SplitPlans:
                                plan([n0], last, last, 1, -1, block),
                                plan([n0], last, last, 1, 1, block)], np.uint64)
         self.rest = rest
-        kept = save_wisdom()
-        spent = time.perf_counter() - started
-        if spent > 1:      # say where the plans went only where they did go
-            log.info("planned the FFTs of shape %s (%s) in %.1f s; %s", tuple(shape), self.dtype,
-                     spent, f"kept as wisdom in {_wisdom_file()}" if kept else
-                     f"not kept (cannot write {_wisdom_file()}): the next process plans again")
+        lib.set_timelimit(-1.0)                  # FFTW's default again: no limit
+        _say_planned(f"the FFTs of shape {tuple(shape)} ({self.dtype})",
+                     time.perf_counter() - started, save_wisdom())
 
     @property
     def slab_forward(self):

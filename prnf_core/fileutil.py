@@ -155,12 +155,27 @@ def check_environment():
     if effort is not None and effort not in FFTW_EFFORTS:
         raise ConfigError(f"PRNF_FFTW_EFFORT={effort!r}: give one of {', '.join(FFTW_EFFORTS)}, "
                           "or unset it (FFTW_PATIENT)")
+    fftw_time_limit()
     folder = cache_dir()
     if not _writable_folder(folder):
         logging.getLogger("prnf").warning(
             "the cache folder '%s' (PRNF_CACHE_DIR) cannot be written: FFTW plans are not "
             "kept between runs and a result that cannot be saved has nowhere to go; set "
             "PRNF_CACHE_DIR to a folder you can write to", folder)
+
+
+def fftw_time_limit():
+    """Seconds FFTW may spend on one plan: ``PRNF_FFTW_TIMELIMIT`` (default 2; ``inf``: no
+    limit). A bad value is an error naming it."""
+    text = os.environ.get("PRNF_FFTW_TIMELIMIT", "2")
+    try:
+        limit = float(text)
+    except ValueError:
+        limit = float("nan")
+    if not limit > 0:                           # NaN fails this too
+        raise ConfigError(f"PRNF_FFTW_TIMELIMIT={text!r}: give seconds per FFTW plan, a number "
+                          "above 0 (inf: no limit), or unset it (2)")
+    return limit
 
 
 def _writable_folder(folder):

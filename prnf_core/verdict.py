@@ -12,6 +12,7 @@ Two checks a scientist makes by eye, made for every result (ALGORITHMS.md sectio
   difference of two object points). Measured with the true supports: 0.95
   (simulated 2D objects), 0.20 (the same behind a 3-pixel beam stop, whose masking widens
   the data's autocorrelation), 0.42 (a 10-pixel object in 48^2), 0.84 (the ESRF logo);
+  0.14 for the ring PRNF phases from the Hawk data (real, masked centre; no true support);
   supports collapsed to a few pixels: 0.001-0.004 (the logo with a 0.2-of-maximum
   threshold). No upper bound: a support looser than the object is ordinary (spipy's
   example network with a support 1.2 times the object measured 1.67 with error 0.005).
@@ -23,7 +24,7 @@ import numpy as np
 from .merge import MIN_AGREEMENT
 
 #: the support's autocorrelation below this fraction of the data's: collapsed (measured:
-#: true supports 0.20-0.95, collapsed ones 0.001-0.004)
+#: true supports 0.20-0.95, a phased real ring 0.14, collapsed ones 0.001-0.004)
 EXTENT_LOW = 0.05
 
 
@@ -57,7 +58,8 @@ def verdict(out):
                         "repeats or change the recipe before trusting this object")
     if extent < EXTENT_LOW:
         problems.append(f"support collapsed: its autocorrelation covers {extent:.2f} of the "
-                        "data's (true supports measured 0.20-0.95); the object is likely a fragment")
+                        "data's (measured: true supports 0.20-0.95, a real ring phased 0.14); the "
+                        "object is likely a fragment")
     if problems:
         words = "NOT TO BE TRUSTED: " + "; ".join(problems)
     elif consistent is None:

@@ -226,6 +226,16 @@ def test_a_bogus_fftw_effort_is_refused(tmp_path, capsys, monkeypatch):
     assert "PRNF_FFTW_EFFORT='BOGUS': give one of FFTW_ESTIMATE" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("limit", ["abc", "0", "-2", "nan"])
+def test_a_bad_fftw_planning_limit_is_refused_before_any_work(tmp_path, capsys, monkeypatch,
+                                                              limit):
+    path = model(tmp_path)
+    monkeypatch.setenv("PRNF_FFTW_TIMELIMIT", limit)
+    assert main(["run", path, "-q", "--out", str(tmp_path / "r.h5")]) == 1
+    assert f"PRNF_FFTW_TIMELIMIT={limit!r}: give seconds per FFTW plan" in capsys.readouterr().err
+    assert not (tmp_path / "r.h5").exists()
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes everywhere")
 def test_an_unwritable_cache_folder_is_said(tmp_path, caplog, monkeypatch):
     _unwritable_cache(tmp_path, caplog, monkeypatch)

@@ -1,0 +1,81 @@
+"""FFTW planning against iterating: the first run at a new shape against a warm one.
+
+For each shape, in a fresh process with an empty FFTW wisdom file (``PRNF_CACHE_DIR`` a new
+folder), one repeat of a network (RAAR with threshold shrinkwrap every 10 iterations, then
+ERA) runs twice: the first run plans (the split plans of the iteration and the smoothing's
+real transforms), the second finds the plans made. Printed: both wall times, their ratio,
+and the warm run's time per iteration. Then the per-iteration speed of the plans found
+with the planning time limit (``PRNF_FFTW_TIMELIMIT``, default 2 s per plan) against
+plans made without one, in alternating warm processes (the machine is shared: compare
+within one run).
+
+Usage: python benchmarks/bench_planning.py [--shapes 512,512 160,160,160 256,256,210]
+       [--iterations 300] [--rounds 2]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+CHILD = r"""
+import json, sys, time, logging
+import numpy as np
+logging.disable(logging.WARNING)
+from prnf_core import Runner, phmodel
+from prnf_core.simulate import make_object
+shape, iterations = tuple(json.loads(sys.argv[1])), int(sys.argv[2])
+rng = np.random.default_rng(0)
+obj = make_object(shape, min(shape) / 10, rng)
+intensity = np.fft.fftshift(np.abs(np.fft.fftn(obj)) ** 2)
+times = []
+for run in range(2):
+    inp = phmodel.pInput({"pattern_path": "p.npy", "start_support": "loose"})
+    inp.arrays = {"pattern": intensity}
+    raar = phmodel.RAAR(iterations, None, 0.9, support_threshold=0.2, support_every=10).after(inp)
+    era = phmodel.ERA(20, None, support_threshold=0.2, support_every=10).after(raar)
+    start = time.perf_counter()
+    Runner([inp], phmodel.pOutput().after(era), progress=False).run(seed=1)
+    times.append(time.perf_counter() - start)
+print(json.dumps(times))
+"""
+
+
+def run(shape, iterations, cache, limit=None):
+    env = {**os.environ, "PRNF_CACHE_DIR": cache}
+    if limit is not None:
+        env["PRNF_FFTW_TIMELIMIT"] = str(limit)
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(shape), str(iterations)],
+                          env=env, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", nargs="+", default=["512,512", "160,160,160", "256,256,210"])
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    n = args.iterations + 20
+    for text in args.shapes:
+        shape = [int(v) for v in text.split(",")]
+        with tempfile.TemporaryDirectory() as limited, tempfile.TemporaryDirectory() as unlimited:
+            first, warm = run(shape, args.iterations, limited)
+            print(f"{'x'.join(map(str, shape))}: first run {first:.1f} s, warm {warm:.1f} s, "
+                  f"ratio {first / warm:.2f}, {warm / n * 1e3:.1f} ms per iteration "
+                  f"({args.iterations} RAAR + 20 ERA)", flush=True)
+            unlimited_first, _ = run(shape, args.iterations, unlimited, limit="inf")
+            pairs = []
+            for _ in range(args.rounds):        # warm processes, alternating
+                pairs.append((run(shape, args.iterations, limited)[1],
+                              run(shape, args.iterations, unlimited, limit="inf")[1]))
+            a, b = (min(p[i] for p in pairs) for i in (0, 1))
+            print(f"  per iteration, best of {args.rounds}: plans limited to 2 s each "
+                  f"{a / n * 1e3:.1f} ms, unlimited {b / n * 1e3:.1f} ms (ratio {a / b:.3f}); "
+                  f"first run without the limit {unlimited_first:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
