@@ -335,15 +335,27 @@ def resolution_shell(radial_prtf):
 
 
 def merge_note(out):
-    """How the merged repeats were chosen, in words: 'best 4 of 8 (ranked by free eMod)'."""
+    """How the merged repeats were chosen, in words, naming every repeat left out and why:
+    'best 2 of 4 (ranked by free eMod); left out: repeat 3 (free eMod 0.31, ranked below the
+    best 2), repeat 1 (free eMod 0.12: a different solution, agreement 0.24 < 0.8 with the
+    best)'."""
     sel = out.get("selection")
     if not sel:
         return f"all {out['merged']} repeats"
     within = f", within {sel['match']:.0%} of the best" if sel["match"] is not None else ""
-    different = (sel.get("different") or {}).get("repeat_ids")
-    if different:
-        agreement = ", ".join(f"{a:.2f}" for a in sel["different"]["agreement"])
-        within += (f"; {len(different)} more left out as a different solution: repeat "
-                   f"{', '.join(map(str, different))}, agreement {agreement} < "
-                   f"{sel['different']['below']} with the best")
-    return f"best {sel['kept']} of {sel['of']} (ranked by {sel['ranked_by']}{within})"
+    note = f"best {sel['kept']} of {sel['of']} (ranked by {sel['ranked_by']}{within})"
+    left_out = sel.get("left_out") or []
+    if left_out:
+        note += "; left out: " + ", ".join(_left_out_words(d, sel) for d in left_out)
+    return note
+
+
+def _left_out_words(d, sel):
+    what = f"repeat {d['repeat']} ({sel['ranked_by']} {d['error']:.3g}"
+    if d["why"] == "rank":
+        return what + f", ranked below the best {sel['keep']})"
+    if d["why"] == "match":
+        return what + f", more than {sel['match']:.0%} above the best)"
+    return (what + f": a different solution, agreement {d['agreement']:.2f} < "
+            f"{sel['different']['below']} with the best)")
+

@@ -276,8 +276,13 @@ class Runner:
         if match is not None:      # only repeats that match the best: a failed one blurs
             scores = [(s, i) for s, i in scores if s <= scores[0][0] * (1 + match)]
         chosen = {i for _, i in scores}
+        # every repeat not merged, and why (the summary names them: issue 30)
+        ranked = sorted((e, i) for i, e in every)
+        left_out = [{"repeat": int(i), "error": float(e),
+                     "why": "rank" if position >= keep else "match"}
+                    for position, (e, i) in enumerate(ranked) if i not in chosen]
         best_id = scores[0][1]
-        self.selection = {"kept": len(chosen), "of": len(ids) * self.comm.size,
+        self.selection = {"kept": len(chosen), "keep": keep, "of": len(ids) * self.comm.size,
                           "ranked_by": ranked_by[0], "match": match,
                           "repeat_ids": [i for i, _ in every],
                           "errors": [float(e) for _, e in every]}
@@ -298,6 +303,10 @@ class Runner:
         self.selection["kept"] -= len(apart)
         self.selection["different"] = {"repeat_ids": [i for i, _ in apart],
                                        "agreement": [a for _, a in apart], "below": least}
+        errors = dict(every)
+        left_out += [{"repeat": int(i), "error": float(errors[i]), "why": "different",
+                      "agreement": a} for i, a in apart]
+        self.selection["left_out"] = sorted(left_out, key=lambda d: d["error"])
         acc.phases = self._reduce(phases.finish())
         return acc
 

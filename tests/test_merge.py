@@ -65,6 +65,17 @@ def test_match_merges_only_repeats_close_to_the_best(tmp_path):
     assert out["selection"]["ranked_by"] == "free eMod" and out["selection"]["of"] == 6
     assert out["merged"] == out["selection"]["kept"] == len(free) <= 4
     assert free[-1] <= free[0] * 1.05
+    # the repeats not merged, each named with its reason (the summary prints them)
+    sel = out["selection"]
+    left = {d["repeat"]: d for d in sel["left_out"]}
+    assert sorted([*left, *out["repeat_ids"]]) == list(range(6))
+    errors = dict(zip(sel["repeat_ids"], sel["errors"]))
+    best = min(errors.values())
+    for i, d in left.items():
+        assert d["error"] == errors[i]
+        assert d["why"] == ("different" if d.get("agreement") is not None else
+                            "match" if sorted(errors.values()).index(errors[i]) < 4 else "rank")
+        assert d["why"] != "match" or d["error"] > best * 1.05
     everything = runner.run(6, seed=3)
     assert everything["free_eMod"].size == 6 and np.isfinite(everything["free_eMod"]).all()
     assert np.isnan(everything["free_deviance"]).all()        # not photon counts
@@ -82,11 +93,17 @@ def test_the_free_metric_ranks_repeats_at_least_as_well_as_the_emod():
     assert np.mean(chosen["free"]) <= np.mean(chosen["final"]) + 0.02, chosen
 
 
-def test_the_summary_names_the_repeats_left_out_as_different():
+def test_the_summary_names_every_repeat_left_out_and_why():
+    # "merged best 1 of 8" named nobody (issue 30)
     from prnf_core.phexec import merge_note
-    out = {"merged": 3, "selection": {"kept": 3, "of": 8, "ranked_by": "free eMod", "match": 0.1,
-                                      "different": {"repeat_ids": [5], "agreement": [0.239],
-                                                    "below": MIN_AGREEMENT}}}
-    assert merge_note(out) == ("best 3 of 8 (ranked by free eMod, within 10% of the best; 1 more "
-                               "left out as a different solution: repeat 5, agreement 0.24 < 0.8 "
-                               "with the best)")
+    out = {"merged": 3, "selection": {
+        "kept": 3, "keep": 5, "of": 8, "ranked_by": "free eMod", "match": 0.1,
+        "different": {"repeat_ids": [5], "agreement": [0.239], "below": MIN_AGREEMENT},
+        "left_out": [{"repeat": 5, "error": 0.2, "why": "different", "agreement": 0.239},
+                     {"repeat": 2, "error": 0.25, "why": "match"},
+                     {"repeat": 7, "error": 0.4, "why": "rank"}]}}
+    assert merge_note(out) == (
+        "best 3 of 8 (ranked by free eMod, within 10% of the best); left out: repeat 5 (free "
+        "eMod 0.2: a different solution, agreement 0.24 < 0.8 with the best), repeat 2 (free "
+        "eMod 0.25, more than 10% above the best), repeat 7 (free eMod 0.4, ranked below the "
+        "best 5)")
