@@ -90,9 +90,12 @@ class Progress:
             left = (self.repeats - self.finished) * self.per_repeat / rate
         else:                           # no iterations timed (all read back from a checkpoint)
             left = elapsed / self.finished * (self.repeats - self.finished)
-        emod = stream.emod[-1] if len(stream.emod) else float("nan")
+        # the estimate's eMod (the answer), not the last iterate's (HIO's fits worse)
+        estimate = np.asarray(getattr(stream, "emod_estimate", []), dtype=float)
+        known = estimate[np.isfinite(estimate)]
+        emod = known[-1] if len(known) else (stream.emod[-1] if len(stream.emod) else np.nan)
         self.stream.write(f"prnf: repeat {self.finished} of {self.repeats} done (id {repeat}, "
-                          f"{_path(stream.path)}, last eMod {emod:.4f}), {elapsed:.1f} s, "
+                          f"{_path(stream.path)}, eMod {emod:.4f}), {elapsed:.1f} s, "
                           f"about {left:.0f} s left\n")
         self.stream.flush()
 
@@ -158,6 +161,7 @@ def build_parser():
     run.add_argument("--data", action="append", default=[], metavar="[INPUT_ID=]PATTERN[,MASK]",
                      help="data for an input of the model (a skeleton file has none); the id "
                           "may be left out when the model has one input; repeat for several")
+    _add_geometry_options(run)
 
     phase = sub.add_parser(
         "phase", help="phase a measured pattern from the data alone (no support, no size)",
@@ -197,6 +201,7 @@ def build_parser():
                             "replays it, or edit it first")
     phase.add_argument("--checkpoint", default=None,
                        help="HDF5 file keeping finished repeats; run again to resume")
+    _add_geometry_options(phase)
 
     demo = sub.add_parser("demo", help="simulate a pattern and phase it with spipy's example network")
     _add_run_options(demo, repeat=8, seed=2026, keep_best=4)
@@ -299,6 +304,44 @@ def _add_run_options(p, repeat=1, seed=None, keep_best=None, from_model=False):
     p.add_argument("--threads", type=int, default=None, help="threads per rank (default: cores/ranks)")
     p.add_argument("--precision", choices=("single", "double"), default=None if from_model else "single",
                    help="complex64 or complex128 iterations" + (recorded + "single" if from_model else ""))
+
+
+def _add_geometry_options(p):
+    """The experiment's geometry, recorded in the result; all three give the object's pixel
+    size (wavelength * distance / (N * pixel size) per axis)."""
+    p.add_argument("--wavelength", type=_length, default=None, metavar="METRES",
+                   help="X-ray wavelength in metres, e.g. 1.5e-10 (recorded in the result; with "
+                        "--distance and --pixel-size the object's pixel size)")
+    p.add_argument("--distance", type=_length, default=None, metavar="METRES",
+                   help="sample to detector distance in metres, e.g. 0.7")
+    p.add_argument("--pixel-size", type=_length, default=None, metavar="METRES",
+                   help="detector pixel size in metres, e.g. 75e-6 (square pixels; for a 3D "
+                        "volume the voxel of the merged reciprocal space)")
+
+
+def _length(text):
+    value = _number(text, "a length in metres such as 1.5e-10")
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a length in metres > 0, such as 1.5e-10")
+    return value
+
+
+#: the geometry options, in the words of the command line
+GEOMETRY_OPTIONS = {"wavelength": "--wavelength", "distance": "--distance",
+                    "pixel_size": "--pixel-size"}
+
+
+def _geometry(args):
+    """``--wavelength``, ``--distance``, ``--pixel-size`` as the result's ``geometry``: all
+    three or none (one alone gives no pixel size, and a forgotten one would go unnoticed)."""
+    given = {key: getattr(args, key, None) for key in GEOMETRY_OPTIONS}
+    missing = [GEOMETRY_OPTIONS[key] for key, value in given.items() if value is None]
+    if len(missing) == len(given):
+        return None
+    if missing:
+        raise PRNFError(f"{', '.join(missing)} missing: --wavelength, --distance and "
+                        "--pixel-size go together (the object's pixel size needs all three)")
+    return given
 
 
 #: ``--match off``: no match, even where a recipe or a model file asks for one
@@ -463,11 +506,22 @@ def _input_files(nodes):
                 yield f"{key} of input {node.id}", file_part(config[key])
 
 
+def _started(args):
+    """The run's start, for the result's ``entry_1/start_time``."""
+    from .results import now
+    args.start_time = now()
+
+
 def _finish(runner, out, args):
     """Write the result (rank 0 only) and print a short summary. Ctrl-C and SIGTERM wait
     until the files are complete; a result that cannot be written is kept elsewhere."""
     if out is None:
         return
+    from .results import now
+    out.setdefault("start_time", getattr(args, "start_time", None))
+    out.setdefault("end_time", now())
+    if getattr(args, "geometry", None):
+        out["geometry"] = args.geometry
     from .fileutil import signals_deferred
     with signals_deferred():
         _save(runner, out, args.out)
@@ -486,7 +540,24 @@ def _finish(runner, out, args):
     if np.isfinite(out["free_eMod"]).any():
         print(f"free eMod, on pixels never fitted (median): {np.nanmedian(out['free_eMod']):.4f}")
     print(f"PRTF drops below 1/e at shell: {shell if shell is not None else 'never (edge of data)'}")
+    _print_pixel_size(out)
     print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
+
+
+def _print_pixel_size(out):
+    from .results import real_space_pixel_size
+    size = real_space_pixel_size(out)
+    if size is not None:
+        print(f"object pixel size: {' x '.join(_metres(v) for v in size)} "
+              "(wavelength * distance / (pixels * pixel size), per axis)")
+
+
+def _metres(value):
+    """A length with a readable unit: 12.3 nm, 1.50 um."""
+    for unit, scale in (("m", 1.0), ("mm", 1e-3), ("um", 1e-6), ("nm", 1e-9)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value / 1e-12:.3g} pm"
 
 
 def _plot(runner, out, args):
@@ -552,6 +623,7 @@ def _replayed_options(args):
 
 def cmd_run(args):
     _check_outputs(args)
+    args.geometry = _geometry(args)
     taken = _replayed_options(args)
     if taken and _world().rank == 0:
         log.info("run options from the model file: %s",
@@ -561,6 +633,7 @@ def cmd_run(args):
     if args.data:
         runner.reload(_datasets(args.data, runner.inputs))
     _check_collisions(args, [("model file", args.model), *_input_files(runner.inputs)])
+    _started(args)
     out = runner.run(repeat=args.repeat, seed=args.seed, keep_best=args.keep_best,
                      match=args.match, checkpoint=args.checkpoint)
     _finish(runner, out, args)
@@ -604,6 +677,7 @@ def _phase_config(args):
 def cmd_phase(args):
     from .plugins import get_registry
     _check_outputs(args)
+    args.geometry = _geometry(args)
     if args.dump_model:
         from .fileutil import check_writable
         check_writable(args.dump_model, "--dump-model")
@@ -620,6 +694,7 @@ def cmd_phase(args):
     runner = _runner(args, inputnodes=inputs, outputnode=output)
     if args.dump_model and runner.comm.rank == 0:
         _dump_recipe(runner, args, options)
+    _started(args)
     out = runner.run(seed=args.seed, checkpoint=args.checkpoint, **options)
     _finish(runner, out, args)
 
@@ -676,6 +751,7 @@ def _demo(args, folder):
                                make_runner=lambda inputs, output: _runner(args, inputnodes=inputs,
                                                                           outputnode=output))
     start = time.monotonic()
+    _started(args)
     out = runner.run(repeat=args.repeat, seed=args.seed, keep_best=args.keep_best)
     _finish(runner, out, args)
     if out is not None:

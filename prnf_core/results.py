@@ -11,9 +11,10 @@ import numpy as np
 from .fileutil import atomic_path, atomic_write
 
 #: result key -> (spipy's dataset name, CXI place, units, description). The file follows
-#: the CXI conventions (cxi_version, entry_1/image_1 with data and mask, process_1, data_1
-#: links; NeXus classes so silx shows the object by default); spipy's names stay at the
-#: root as links, so existing scripts keep working.
+#: the CXI conventions (cxi_version, entry_1/image_1 with the object as data and the support
+#: as mask, data_1 with the measured pattern as data, process_1; NeXus classes so silx shows
+#: the object by default); spipy's names stay at the root as links, so existing scripts keep
+#: working.
 DATASETS = {
     "sample_ret": ("sample_retrieved", "image_1/data", "data amplitude x pixels",
                    "retrieved object, merged over the kept repeats, real space, centred"),
@@ -32,9 +33,9 @@ DATASETS = {
                         "sqrt(|FFT(object)|^2 + background^2) of the merged object, centred"),
     "PRTF_radial": ("PRTF_radial", "result_1/prtf_radial", "1",
                     "PRTF averaged over integer shells 0 .. the edge of the data (pixels)"),
-    "input_amp": ("input_amplitude", "data_1/amplitude", "data amplitude",
+    "input_amp": ("input_amplitude", "data_2/data", "data amplitude",
                   "measured amplitude sqrt(I) after pre-processing, centred, 0 where masked"),
-    "input_mask": ("input_mask", "data_1/mask", "1", "1 = pixel not measured (floats), centred"),
+    "input_mask": ("input_mask", "data_1/mask", "1", "1 = pixel not measured, centred"),
     "eMod_per_repeat": ("modulus_error_per_repeat", "result_1/modulus_error_per_repeat", "1",
                         "eMod per iteration of each merged repeat"),
     "eCon_per_repeat": ("convergence_error_per_repeat", "result_1/convergence_error_per_repeat",
@@ -70,14 +71,18 @@ def save_h5(out, save_file, command=None):
     """Write a result dict from :meth:`Runner.run` as a CXI file (``.cxi`` or ``.h5`` alike),
     through memory and a temporary file.
 
-    Layout: ``cxi_version``; ``entry_1/image_1`` (the object as ``data``, the support as
-    ``mask``, NXdata: silx shows it), ``entry_1/image_1/process_1`` (program, version,
-    command, the network as JSON, settings), ``entry_1/data_1`` (the measured amplitude and
-    mask, and a link to the object as ``data``), ``entry_1/result_1`` (PRTF, errors, model
-    amplitude). Every dataset has ``description`` and ``units``; spipy's dataset names
-    (:data:`DATASETS`) are links at the root. Root attributes as before: the model JSON,
-    stream path, seed (as text), repeats, ranks, merged, keep_best, precision, resolution
-    shell (-1 if the PRTF never drops below 1/e), library versions, selection (JSON).
+    Layout: ``cxi_version``; ``entry_1`` (``start_time``, ``end_time`` when the result
+    holds them); ``entry_1/image_1`` (the object as ``data``, the support as ``mask``,
+    real-space pixel axes; NXdata: silx shows it), ``entry_1/image_1/process_1`` (program,
+    version, command, the network as JSON, settings), ``entry_1/data_1`` (the measured
+    intensity as ``data`` and its mask: ``prnf phase result.cxi`` phases the same pattern
+    again), ``entry_1/data_2`` (the measured amplitude), ``entry_1/result_1`` (PRTF, errors,
+    model amplitude), ``entry_1/instrument_1`` (wavelength, detector
+    distance and pixel size, when given). Every dataset has ``description`` and ``units``;
+    spipy's dataset names (:data:`DATASETS`) are links at the root. Root attributes as
+    before: the model JSON, stream path, seed (as text), repeats, ranks, merged, keep_best,
+    precision, resolution shell (-1 if the PRTF never drops below 1/e), library versions,
+    selection (JSON).
     """
     import h5py
     # HDF5 writes into memory, then one plain write puts the bytes on disk: a full disk is
@@ -91,27 +96,116 @@ def save_h5(out, save_file, command=None):
     return save_file
 
 
+#: NXdata axis names, slowest axis first: real space (``image_1``), reciprocal (``data_*``)
+REAL_AXES = {2: ("y", "x"), 3: ("z", "y", "x")}
+RECIPROCAL_AXES = {2: ("qy", "qx"), 3: ("qz", "qy", "qx")}
+#: the experiment's geometry a result may hold (``out["geometry"]``): key -> (CXI place, what)
+GEOMETRY = {"wavelength": ("instrument_1/source_1/wavelength", "X-ray wavelength"),
+            "distance": ("instrument_1/detector_1/distance", "sample to detector distance"),
+            "pixel_size": ("instrument_1/detector_1/x_pixel_size", "detector pixel size")}
+PLANCK_C = 6.62607015e-34 * 299792458.0         # h c (J m): photon energy = h c / wavelength
+
+
+def real_space_pixel_size(out):
+    """The object's pixel size per axis (metres), ``wavelength * distance / (N * pixel_size)``
+    with N the pattern's size along the axis, or None when the result holds no complete
+    geometry (``out["geometry"]`` with ``wavelength``, ``distance``, ``pixel_size``)."""
+    geometry = out.get("geometry") or {}
+    if any(geometry.get(key) is None for key in GEOMETRY):
+        return None
+    scale = geometry["wavelength"] * geometry["distance"] / geometry["pixel_size"]
+    return np.array([scale / n for n in np.shape(out["sample_ret"])])
+
+
 def _write_cxi(f, out, command, found):
     import h5py
     f["cxi_version"] = CXI_VERSION
-    f.attrs.update({"NX_class": "NXroot", "default": "entry_1", "creator": "PRNF"})
+    f.attrs.update({"NX_class": "NXroot", "default": "entry_1", "creator": "PRNF",
+                    "file_time": now()})
     entry = f.create_group("entry_1")
     entry.attrs.update({"NX_class": "NXentry", "default": "image_1"})
     entry["program_name"] = f"PRNF {found.get('prnf', '')}"
-    for group, nx in (("image_1", "NXdata"), ("data_1", "NXdata"), ("result_1", "NXcollection")):
+    for key in ("start_time", "end_time"):
+        if out.get(key):
+            entry[key] = out[key]
+    for group, nx in (("image_1", "NXdata"), ("data_1", "NXdata"), ("data_2", "NXdata"),
+                      ("result_1", "NXcollection")):
         entry.create_group(group).attrs["NX_class"] = nx
-    entry["image_1"].attrs.update({"signal": "data"})
-    entry["data_1"].attrs.update({"signal": "amplitude"})
+    for group in ("image_1", "data_1", "data_2"):
+        entry[group].attrs["signal"] = "data"
     for key, (seed_name, place, units, description) in DATASETS.items():
-        data = np.asarray(out[key])
-        ds = entry.create_dataset(place, data=data,
-                                  compression="gzip" if data.size > 4096 else None)
-        ds.attrs.update({"description": description, "units": units})
+        ds = _dataset(entry, place, out[key], units, description)
         f[seed_name] = h5py.SoftLink(ds.name)
-    entry["data_1/data"] = h5py.SoftLink("/entry_1/image_1/data")
-    image = entry["image_1"]
+    _write_measured(entry, out)
+    _write_image(entry["image_1"], out)
+    _write_process(entry["image_1"], out, command, found)
+    entry["process_1"] = h5py.SoftLink("/entry_1/image_1/process_1")
+    _write_geometry(entry, out)
+
+
+def now():
+    """The local time in ISO 8601, with its UTC offset (NeXus' times)."""
+    from datetime import datetime
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _dataset(group, place, value, units, description):
+    import h5py
+    data = np.asarray(value)
+    if data.dtype.kind == "U":           # h5py stores text as variable-length UTF-8 only
+        data = data.astype(h5py.string_dtype())
+    ds = group.create_dataset(place, data=data, compression="gzip" if data.size > 4096 else None)
+    ds.attrs.update({"description": description, "units": units})
+    return ds
+
+
+def _write_measured(entry, out):
+    """``data_1``: the measured intensity as ``data`` (CXI readers, and PRNF's own input,
+    take ``entry_1/data_1/data`` for the pattern: it held a link to the object) beside its
+    mask; ``data_2``: the same as amplitude. Both with axes in pixels from zero frequency."""
+    amplitude = np.asarray(out["input_amp"])
+    _dataset(entry, "data_1/data", np.square(amplitude), "data intensity",
+             "measured intensity after pre-processing (input_amplitude squared), centred, "
+             "0 where masked: the pattern phased")
+    data_1, data_2 = entry["data_1"], entry["data_2"]
+    data_1["title"] = "measured intensity"
+    data_2["title"] = "measured amplitude"
+    data_2["mask"] = data_1["mask"]                      # one dataset, two names
+    names = RECIPROCAL_AXES[amplitude.ndim]
+    centre = np.asarray(out["center"], dtype=np.int64)
+    for axis, (name, n) in enumerate(zip(names, amplitude.shape)):
+        _dataset(data_1, name, np.arange(n) - centre[axis], "pixel",
+                 f"reciprocal-space coordinate along axis {axis}: pixels from zero frequency")
+        data_2[name] = data_1[name]
+    for group in (data_1, data_2):
+        _set_axes(group, names)
+
+
+def _write_image(image, out):
     image["data_type"], image["data_space"] = "object", "real"
     image["is_fft_shifted"] = 0
+    shape = np.shape(out["sample_ret"])
+    names = REAL_AXES[len(shape)]
+    for axis, (name, n) in enumerate(zip(names, shape)):
+        _dataset(image, name, np.arange(n) - n // 2, "pixel",
+                 f"real-space coordinate along axis {axis}: pixels from the array's centre")
+    _set_axes(image, names)
+    size = real_space_pixel_size(out)
+    if size is not None:
+        _dataset(image, "real_space_pixel_size", size, "m",
+                 "the object's pixel size per axis: wavelength * distance / (N * pixel size), "
+                 "N the pattern's size along the axis")
+        _dataset(image, "image_size", size * np.asarray(shape), "m",
+                 "the object array's physical extent per axis (CXI)")
+
+
+def _set_axes(group, names):
+    group.attrs["axes"] = list(names)
+    for axis, name in enumerate(names):
+        group.attrs[f"{name}_indices"] = axis
+
+
+def _write_process(image, out, command, found):
     process = image.create_group("process_1")
     process.attrs["NX_class"] = "NXprocess"
     process["program"] = "PRNF"
@@ -119,7 +213,24 @@ def _write_cxi(f, out, command, found):
     process["command"] = command if command is not None else " ".join(sys.argv)
     process["configuration"] = json.dumps(out["model"])
     process["seed"] = str(out["seed"])
-    entry["process_1"] = h5py.SoftLink(process.name)
+
+
+def _write_geometry(entry, out):
+    geometry = {k: v for k, v in (out.get("geometry") or {}).items() if v is not None}
+    if not geometry:
+        return
+    instrument = entry.create_group("instrument_1")
+    instrument.attrs["NX_class"] = "NXinstrument"
+    instrument.create_group("source_1").attrs["NX_class"] = "NXsource"
+    instrument.create_group("detector_1").attrs["NX_class"] = "NXdetector"
+    for key, (place, what) in GEOMETRY.items():
+        if key in geometry:
+            _dataset(entry, place, float(geometry[key]), "m", f"{what}, as given")
+    if "pixel_size" in geometry:
+        entry["instrument_1/detector_1/y_pixel_size"] = entry[GEOMETRY["pixel_size"][0]]
+    if "wavelength" in geometry:
+        _dataset(entry, "instrument_1/source_1/energy", PLANCK_C / geometry["wavelength"], "J",
+                 "photon energy h c / wavelength (CXI)")
 
 
 def _verdict_line(out):

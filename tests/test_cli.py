@@ -210,11 +210,13 @@ def test_batch_logs_get_one_line_per_repeat():
     stream = io.StringIO()                                     # not a terminal
     progress = Progress(stream=stream)
     progress.begin(2, 100)
-    fake = type("S", (), {"emod": np.array([0.5, 0.25]), "path": ["RAAR", "ERA"]})()
+    # the estimate's eMod is said (0.125), not the last iterate's (0.25)
+    fake = type("S", (), {"emod": np.array([0.5, 0.25]), "path": ["RAAR", "ERA"],
+                          "emod_estimate": np.array([np.nan, 0.125])})()
     progress.repeat_done(0, fake)
     progress.repeat_done(1, fake)
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 2 and "repeat 1 of 2 done (id 0, RAAR -> ERA, last eMod 0.2500)" in lines[0]
+    assert len(lines) == 2 and "repeat 1 of 2 done (id 0, RAAR -> ERA, eMod 0.1250)" in lines[0]
     assert "about 0 s left" in lines[1]
 
 
@@ -340,3 +342,52 @@ def test_a_bad_run_option_in_a_model_file_is_one_line_naming_it(tmp_path, monkey
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and 'meta.run_options: "repeat": 0 is not valid; give an integer >= 1' in err
     assert not (tmp_path / "run.h5").exists()
+
+
+def _quick_phase(*args):
+    """``prnf phase`` on few iterations and one repeat: its exit code."""
+    return main(["phase", *args, "-q", "--repeat", "1", "--iterations", "20", "--keep-best",
+                 "all", "--seed", "1"])
+
+
+def test_phase_records_the_geometry_and_the_run_times(tmp_path, capsys, monkeypatch):
+    # issue 30: wavelength, distance and pixel size give the object's pixel size
+    from datetime import datetime
+    write_pattern(tmp_path, photons=1e7, beamstop=2)
+    monkeypatch.chdir(tmp_path)
+    assert _quick_phase("pattern.npy", "--mask", "mask.npy", "--out", "r.h5", "--wavelength",
+                        "1.5e-10", "--distance", "0.7", "--pixel-size", "75e-6") == 0
+    assert ("object pixel size: 43.7 nm x 43.7 nm (wavelength * distance / (pixels * pixel "
+            "size), per axis)") in capsys.readouterr().out
+    with h5py.File("r.h5") as f:
+        np.testing.assert_allclose(f["entry_1/image_1/real_space_pixel_size"][()], [4.375e-8] * 2)
+        assert f["entry_1/instrument_1/detector_1/distance"][()] == 0.7
+        start, end = (datetime.fromisoformat(f[f"entry_1/{k}_time"][()].decode())
+                      for k in ("start", "end"))
+    assert start.tzinfo is not None and start <= end
+    assert _quick_phase("pattern.npy", "--out", "r2.h5", "--wavelength", "1.5e-10") == 1
+    assert ("--distance, --pixel-size missing: --wavelength, --distance and --pixel-size go "
+            "together") in capsys.readouterr().err
+    assert not (tmp_path / "r2.h5").exists()
+    with pytest.raises(SystemExit):
+        main(["phase", "pattern.npy", "--distance", "-1"])
+    assert "'-1': give a length in metres > 0" in capsys.readouterr().err
+
+
+def test_a_result_file_phases_its_own_measured_pattern_again(tmp_path, capsys, monkeypatch):
+    # issue 30: `prnf phase result.cxi` read entry_1/data_1/data, a link to the object
+    write_pattern(tmp_path, photons=1e7, beamstop=2)
+    monkeypatch.chdir(tmp_path)
+    assert _quick_phase("pattern.npy", "--mask", "mask.npy", "--out", "r.cxi") == 0
+    assert _quick_phase("r.cxi", "--out", "again.cxi") == 0
+    with h5py.File("r.cxi") as f, h5py.File("again.cxi") as g:
+        np.testing.assert_array_equal(g["entry_1/data_1/data"][()], f["entry_1/data_1/data"][()])
+        np.testing.assert_array_equal(g["input_mask"][()], f["input_mask"][()])
+    pattern = np.load("pattern.npy") * (1 - np.load("mask.npy"))
+    with h5py.File("again.cxi") as f:
+        np.testing.assert_allclose(f["entry_1/data_1/data"][()], pattern, rtol=1e-5)
+    import shutil
+    shutil.copy("r.cxi", "r.h5")
+    capsys.readouterr()
+    assert _quick_phase("r.h5", "--out", "other.h5") == 1
+    assert "name the dataset, e.g. 'r.h5:/entry_1/data_1/data'" in capsys.readouterr().err

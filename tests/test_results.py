@@ -90,7 +90,7 @@ def test_results_follow_the_cxi_conventions(tmp_path, result, suffix):
         assert image.attrs["NX_class"] == "NXdata" and image.attrs["signal"] == "data"
         np.testing.assert_array_equal(image["data"][()], out["sample_ret"])
         np.testing.assert_array_equal(image["mask"][()], out["support"])
-        np.testing.assert_array_equal(f["entry_1/data_1/data"][()], out["sample_ret"])
+        np.testing.assert_allclose(f["entry_1/data_1/data"][()], np.square(out["input_amp"]))
         process = f["entry_1/image_1/process_1"]
         assert process["program"][()] == b"PRNF"
         assert json.loads(process["configuration"][()])["format"] == "prnf-model"
@@ -100,7 +100,8 @@ def test_results_follow_the_cxi_conventions(tmp_path, result, suffix):
             isinstance(obj, h5py.Group) or name.endswith(("program", "version", "command",
                                                           "configuration", "seed", "data_type",
                                                           "data_space", "is_fft_shifted",
-                                                          "program_name"))
+                                                          "program_name", "title",
+                                                          "note"))
             or {"description", "units"} <= set(obj.attrs)))
         assert all(described)
 
@@ -115,3 +116,83 @@ def test_3d_pictures_show_planes_with_data():
     obj[2, 3:5, 3:5] = 1
     assert densest_slice(obj) == 2
     assert densest_slice(np.ones((8, 8))) is None
+
+
+def _saved(tmp_path, out, name="r.h5", **extra):
+    path = tmp_path / name
+    save_h5(dict(out, **extra), path)
+    return path
+
+
+def test_every_nxdata_signal_is_what_it_says_and_has_pixel_axes(tmp_path, result):
+    # issue 30: data_1 said signal=amplitude but held `data`, a link to the object
+    _, out = result
+    with h5py.File(_saved(tmp_path, out), "r") as f:
+        groups = {name: group for name, group in f["entry_1"].items()
+                  if isinstance(group, h5py.Group) and group.attrs.get("NX_class") == "NXdata"}
+        assert set(groups) == {"image_1", "data_1", "data_2"}
+        expected = {"image_1": out["sample_ret"], "data_1": np.square(out["input_amp"]),
+                    "data_2": out["input_amp"]}
+        for name, group in groups.items():
+            signal = group[group.attrs["signal"]][()]
+            np.testing.assert_allclose(signal, expected[name], err_msg=name)
+            axes = list(group.attrs["axes"])
+            assert len(axes) == signal.ndim
+            for axis, axis_name in enumerate(axes):
+                assert group.attrs[f"{axis_name}_indices"] == axis
+                assert group[axis_name].shape == (signal.shape[axis],)
+                assert group[axis_name].attrs["units"] == "pixel"
+        n = out["sample_ret"].shape[1]
+        np.testing.assert_array_equal(f["entry_1/image_1/x"][()], np.arange(n) - n // 2)
+        np.testing.assert_array_equal(f["entry_1/data_1/qy"][()],
+                                      np.arange(out["input_amp"].shape[0]) - out["center"][0])
+        assert "real_space_pixel_size" not in f["entry_1/image_1"]    # no geometry given
+        assert "instrument_1" not in f["entry_1"]
+
+
+@pytest.mark.parametrize("suffix", [".cxi", ".h5"])
+def test_a_result_given_as_input_reads_the_measured_pattern(tmp_path, result, suffix):
+    # issue 30: `prnf phase result.cxi` read the object (data_1/data linked to it)
+    from prnf_core.errors import DataFileError
+    from prnf_core.io import cxi_mask, load_array
+    _, out = result
+    path = _saved(tmp_path, out, "r" + suffix)
+    intensity = np.square(out["input_amp"])
+    if suffix == ".cxi":
+        np.testing.assert_allclose(load_array(path), intensity)
+        np.testing.assert_array_equal(cxi_mask(path), out["input_mask"])
+    else:           # an .h5 file must name its dataset: the message names the pattern's
+        with pytest.raises(DataFileError, match=r"e\.g\. '.*r\.h5:/entry_1/data_1/data'"):
+            load_array(path)
+    np.testing.assert_allclose(load_array(f"{path}:/entry_1/data_1/data"), intensity)
+
+
+def test_geometry_gives_the_real_space_pixel_size(tmp_path, result):
+    from prnf_core.results import real_space_pixel_size
+    _, out = result
+    geometry = {"wavelength": 1.5e-10, "distance": 0.7, "pixel_size": 75e-6}
+    shape = out["sample_ret"].shape
+    with h5py.File(_saved(tmp_path, out, geometry=geometry), "r") as f:
+        size = f["entry_1/image_1/real_space_pixel_size"]
+        np.testing.assert_allclose(size[()], [1.5e-10 * 0.7 / (n * 75e-6) for n in shape])
+        assert size.attrs["units"] == "m"
+        np.testing.assert_allclose(f["entry_1/image_1/image_size"][()], size[()] * shape)
+        assert f["entry_1/instrument_1/source_1/wavelength"][()] == 1.5e-10
+        assert f["entry_1/instrument_1/detector_1/distance"][()] == 0.7
+        assert f["entry_1/instrument_1/detector_1/x_pixel_size"][()] == 75e-6
+        assert f["entry_1/instrument_1/detector_1/y_pixel_size"][()] == 75e-6
+        assert f["entry_1/instrument_1/source_1/energy"][()] == pytest.approx(1.3244e-15, rel=1e-3)
+    assert real_space_pixel_size(dict(out, geometry=dict(geometry, distance=None))) is None
+
+
+def test_start_and_end_times_are_iso_8601(tmp_path, result):
+    from datetime import datetime
+    _, out = result
+    path = _saved(tmp_path, out, start_time="2026-01-02T03:04:05+01:00",
+                  end_time="2026-01-02T03:05:00+01:00")
+    with h5py.File(path, "r") as f:
+        assert f["entry_1/start_time"][()].decode() == "2026-01-02T03:04:05+01:00"
+        assert f["entry_1/end_time"][()].decode() == "2026-01-02T03:05:00+01:00"
+        assert datetime.fromisoformat(f.attrs["file_time"]).tzinfo is not None
+    with h5py.File(_saved(tmp_path, out, "plain.h5"), "r") as f:    # Runner.run's own: none
+        assert "start_time" not in f["entry_1"] and "end_time" not in f["entry_1"]
