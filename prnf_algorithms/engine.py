@@ -22,6 +22,7 @@ import weakref
 import numpy as np
 
 from prnf_core import AlgorithmNode, ConfigError, Param
+from prnf_core.stream import ESTIMATE_EVERY
 
 OPTIONS = (
     Param("positivity", False, "bool", doc="real part >= 0 on the support"),
@@ -197,9 +198,9 @@ class ProjectionAlgorithm(AlgorithmNode):
 
     def iterate(self, stream, ctx):
         loop = _Loop(self, stream, ctx)
-        emod, econ = loop.run(self.params["iteration"])
+        emod, econ, estimate = loop.run(self.params["iteration"])
         out = loop.result_stream(stream)
-        out.record(self.name, emod, econ)
+        out.record(self.name, emod, econ, estimate)
         return out
 
 
@@ -322,6 +323,7 @@ class _Loop:
 
     def run(self, iterations):
         emod, econ = np.zeros(iterations), np.zeros(iterations)
+        estimate = np.full(iterations, np.nan)
         view, node = self.view, self.node
         view.iterations = iterations
         self._slab_forward(self.buf)
@@ -336,16 +338,30 @@ class _Loop:
             if self.prepares:
                 node.prepare_update(view)
             more = it + 1 < iterations
+            sample = (it + 1) % ESTIMATE_EVERY == 0 or not more
             econ[it], view.settled = self._update(node.support_test(view),
-                                                  forward=more and not self.hooked)
+                                                  forward=more and not self.hooked and not sample)
             if self.hooked:
                 node.after_update(view)
+            if sample:      # the buffer is free: the next input is made again below
+                estimate[it] = self._estimate_emod()
+                self.ctx.report(self.node, it + 1, iterations, estimate[it])
+            if self.hooked or (sample and more):
                 self._next_input_from_x()
                 if more:
                     self._slab_forward(self.buf)
-            if (it + 1) % 50 == 0 or it + 1 == iterations:
-                self.ctx.report(self.node, it + 1, iterations, emod[it])
-        return emod, econ
+        return emod, econ, estimate
+
+    def _estimate_emod(self):
+        """eMod of the support-constrained estimate as the node would hand it on now (what
+        PyNX reports), through the iteration's buffer; ``x``, the held estimate and the
+        state are left as they are."""
+        rows = self.rows_of
+        np.copyto(self.buf, rows(self.est))
+        kernels.hold_estimate(rows(self.x), rows(self.state), self.buf, self.held.copy(),
+                              self.nchunks)
+        self._slab_forward(self.buf)
+        return self._modulus(self.buf, self.err_part, self.shell_part)
 
     @property
     def fit_bg(self):
@@ -442,4 +458,5 @@ class _Loop:
         self.est *= self.unit
         return Stream(data=stream.data, x=self.est.reshape(self.shape),
                       support=self.support.reshape(self.shape).copy(), background=bg,
-                      emod=stream.emod, econ=stream.econ, path=list(stream.path))
+                      emod=stream.emod, econ=stream.econ, path=list(stream.path),
+                      emod_estimate=stream.emod_estimate)

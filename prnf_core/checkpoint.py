@@ -163,7 +163,9 @@ class Checkpoint:
         g = self.file[f"repeat-{repeat_id}"]
         return Stream(data=inputs[int(g.attrs["input"])].prepared(), x=g["x"][()],
                       support=g["support"][()], background=g["background"][()],
-                      emod=g["emod"][()], econ=g["econ"][()], path=json.loads(g.attrs["path"]))
+                      emod=g["emod"][()], econ=g["econ"][()], path=json.loads(g.attrs["path"]),
+                      # not in checkpoints written before it was measured
+                      emod_estimate=g["emod_estimate"][()] if "emod_estimate" in g else None)
 
     def save(self, repeat_id, stream, inputs):
         """Keep one finished repeat; a full disk is a one-line error saying what is kept."""
@@ -180,7 +182,7 @@ class Checkpoint:
         if temp in self.file:
             del self.file[temp]
         g = self.file.create_group(temp)
-        for key in ("x", "support", "background", "emod", "econ"):
+        for key in ("x", "support", "background", "emod", "econ", "emod_estimate"):
             g[key] = getattr(stream, key)
         g.attrs["path"] = json.dumps(stream.path)
         g.attrs["input"] = next(k for k, n in enumerate(inputs) if n.prepared() is stream.data)

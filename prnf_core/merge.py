@@ -183,13 +183,15 @@ def _phasor(x):
 
 
 def _mean_curves(curves):
-    """Element-wise mean of error curves, ignoring the missing tail of shorter ones."""
+    """Element-wise mean of error curves, ignoring NaN (not measured) and the missing tail
+    of shorter ones; NaN where no curve has a value."""
     length = max((len(c) for c in curves), default=0)
     padded = np.full((len(curves), length), np.nan)
     for row, c in zip(padded, curves):
         row[:len(c)] = c
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(padded, axis=0) if len(curves) else padded[0:0].sum(0)
+    counts = np.count_nonzero(~np.isnan(padded), axis=0)
+    sums = np.nansum(padded, axis=0)
+    return np.divide(sums, counts, out=np.full(length, np.nan), where=counts > 0)
 
 
 class MergeAccumulator:
@@ -210,7 +212,7 @@ class MergeAccumulator:
         self.phasor_only = phasor_only      # only what the PRTF needs (every repeat's phases)
         self.count = 0
         self.sums = {}
-        self.curves = {"emod": [], "econ": []}
+        self.curves = {"emod": [], "econ": [], "emod_estimate": []}
         self.final_emod = []
         self.free = []          # (free eMod, free Poisson deviance) per repeat
         self.repeat_ids = []
@@ -257,6 +259,7 @@ class MergeAccumulator:
         self._add_sum("background", stream.background.astype(np.float64))
         self.curves["emod"].append(stream.emod)
         self.curves["econ"].append(stream.econ)
+        self.curves["emod_estimate"].append(stream.emod_estimate)
         self.final_emod.append(final_emod)
         self.free.append(free)
         self.repeat_ids.append(repeat_id)
@@ -291,7 +294,8 @@ class MergeAccumulator:
         return Stream(data=self.data, x=m["x"], support=m["support"] >= 0.5,
                       background=m["background"],
                       emod=_mean_curves(self.curves["emod"]), econ=_mean_curves(self.curves["econ"]),
-                      path=list(self.path))
+                      path=list(self.path),
+                      emod_estimate=_mean_curves(self.curves["emod_estimate"]))
 
     def prtf(self, spend=False):
         """PRTF in FFT layout: ``|mean_k exp(i arg FFT(o_k))|``, real in [0, 1] (``spend``:

@@ -27,6 +27,13 @@ DATASETS = {
     "eMod": ("modulus_error", "result_1/modulus_error", "1",
              "eMod per iteration along the path, mean over merged repeats; measured on each "
              "algorithm's iterate (for HIO, RAAR, DM not the support-constrained estimate)"),
+    "eMod_estimate": ("modulus_error_estimate", "result_1/modulus_error_estimate", "1",
+                      "eMod of the support-constrained estimate (what each node would hand "
+                      "on), every 50 iterations and at each node's last, mean over merged "
+                      "repeats; NaN where not measured"),
+    "eMod_estimate_per_repeat": ("modulus_error_estimate_per_repeat",
+                                 "result_1/modulus_error_estimate_per_repeat", "1",
+                                 "eMod of the estimate, sampled, of each merged repeat"),
     "eCon": ("convergence_error", "result_1/convergence_error", "1",
              "eCon per iteration: relative change of the estimate, mean over merged repeats"),
     "diffraction_amp": ("diffraction_amplitude", "result_1/model_amplitude", "data amplitude",
@@ -294,7 +301,8 @@ def plot_result(out, save_file=None):
     _curve_panel(axes[1, 0], out["eCon"], out.get("eCon_per_repeat"),
                  "convergence error eCon (change of the estimate)")
     _curve_panel(axes[1, 1], out["eMod"], out.get("eMod_per_repeat"),
-                 "eMod per iteration, on each algorithm's iterate", final=out["final_eMod"])
+                 "eMod: of the iterate (line), of the estimate (dots)", final=out["final_eMod"],
+                 estimate=out.get("eMod_estimate"), free=out.get("free_eMod"))
     _prtf_panel(axes[1, 2], out)
     fig.suptitle(f"PRNF: {' -> '.join(out['stream_path'])}   (merged {merge_note(out)}; "
                  f"final eMod of the estimates {np.nanmedian(out['final_eMod']):.4f})"
@@ -342,11 +350,22 @@ def _amplitude_panel(fig, ax, out):
     ax.set_ylabel("q (pixels)")
 
 
-def _curve_panel(ax, mean, per_repeat, title, final=None):
+def _curve_panel(ax, mean, per_repeat, title, final=None, estimate=None, free=None):
     if per_repeat is not None and np.ndim(per_repeat) == 2 and len(per_repeat) > 1:
         for row in per_repeat:
             ax.semilogy(row, color="0.8", lw=0.5)
-    ax.semilogy(np.maximum(mean, 1e-12), color="C0", lw=1.2, label="mean over merged repeats")
+    ax.semilogy(np.maximum(mean, 1e-12), color="C0", lw=1.2,
+                label="mean over merged repeats" if estimate is None else
+                "of the iterate (HIO, RAAR, DM explore: it climbs)")
+    if estimate is not None and np.isfinite(estimate).any():
+        # the iterate of HIO, RAAR or DM is not the answer: its eMod climbs while they
+        # explore; the support-constrained estimate's is the one that reads as progress
+        at = np.flatnonzero(np.isfinite(estimate))
+        ax.semilogy(at, np.maximum(np.asarray(estimate)[at], 1e-12), "o-", color="C2", ms=3,
+                    lw=0.8, label="of the support-constrained estimate")
+    if free is not None and np.isfinite(free).any():
+        ax.axhline(np.nanmedian(free), color="C1", ls=":", lw=1.0,
+                   label=f"free eMod (pixels never fitted) {np.nanmedian(free):.4f}")
     if final is not None and np.isfinite(final).any():
         # HIO, RAAR or DM iterates fit worse than their support-constrained estimate: the
         # final eMod (of the estimate) is the number to quote

@@ -8,6 +8,10 @@ import scipy.fft as sfft
 
 from .data import PreparedData
 
+#: iterations between two measurements of the estimate's eMod (one FFT each: about 2% of
+#: the iterations' time) and of the progress reports
+ESTIMATE_EVERY = 50
+
 PRECISIONS = {"single": (np.float32, np.complex64), "double": (np.float64, np.complex128)}
 
 
@@ -26,7 +30,13 @@ class Stream:
     background : ndarray, float, shape (data.n_bins,)
         Radial background amplitude ``b`` per shell.
     emod, econ : ndarray, float64
-        Error history along the executed path, one value per iteration.
+        Error history along the executed path, one value per iteration. ``emod`` is
+        measured on the modulus projection's input: the iterate, which for HIO, RAAR or DM
+        is not the support-constrained estimate and climbs while they explore.
+    emod_estimate : ndarray, float64
+        eMod of the support-constrained estimate (the answer a node would hand on), sampled
+        every :data:`ESTIMATE_EVERY` iterations and at a node's last one, NaN elsewhere (and
+        for nodes that do not measure it).
     path : list of str
         Names of the algorithm nodes executed so far (branches joined with ``|``).
     """
@@ -38,6 +48,11 @@ class Stream:
     emod: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     econ: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     path: list = dataclasses.field(default_factory=list)
+    emod_estimate: np.ndarray = None
+
+    def __post_init__(self):
+        if self.emod_estimate is None:         # not measured: NaN beside every eMod
+            self.emod_estimate = np.full(len(self.emod), np.nan)
 
     def model_amplitude(self):
         """``sqrt(|FFT(x)|^2 + b^2)`` of the estimate in units of ``data.scale`` (squares
@@ -91,10 +106,15 @@ class Stream:
         free = self.free_errors()[0]
         return free if np.isfinite(free) else self.estimate_emod()
 
-    def record(self, name, emod, econ):
-        """Append one node's error curves and name to the history."""
-        self.emod = np.concatenate([self.emod, np.asarray(emod, np.float64)])
+    def record(self, name, emod, econ, emod_estimate=None):
+        """Append one node's error curves and name to the history (``emod_estimate``: the
+        estimate's sampled eMod, NaN where not measured; all NaN when not given)."""
+        emod = np.asarray(emod, np.float64)
+        estimate = (np.full(emod.shape, np.nan) if emod_estimate is None
+                    else np.asarray(emod_estimate, np.float64))
+        self.emod = np.concatenate([self.emod, emod])
         self.econ = np.concatenate([self.econ, np.asarray(econ, np.float64)])
+        self.emod_estimate = np.concatenate([self.emod_estimate, estimate])
         self.path = self.path + [name]
 
 
