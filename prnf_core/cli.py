@@ -540,8 +540,61 @@ def _finish(runner, out, args):
     if np.isfinite(out["free_eMod"]).any():
         print(f"free eMod, on pixels never fitted (median): {np.nanmedian(out['free_eMod']):.4f}")
     print(f"PRTF drops below 1/e at shell: {shell if shell is not None else 'never (edge of data)'}")
+    for line in finished_lines(out):
+        print(line)
     _print_pixel_size(out)
     print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
+
+
+def finished_lines(out):
+    """The summary's lines on the finished object (issue 32): its support, the corrections
+    made after merging, and a warning for a support in several pieces; none for a result
+    that has neither ``support_summary`` nor ``corrections``."""
+    lines = []
+    summary = out.get("support_summary") or {}
+    if summary.get("size") is not None:
+        lines.append(_support_line(summary))
+        pieces = summary.get("components") or 0
+        if pieces > 1:
+            lines.append(f"warning: the support is in {pieces} separate pieces, a single "
+                         "object is one: the others may be noise, a twin image or a second "
+                         "solution; look at the picture (--plot) before using the result")
+    if out.get("corrections"):
+        lines.append(_corrections_line(out["corrections"]))
+    return lines
+
+
+def _support_line(summary):
+    """``support: 1,851 px in 1 piece, box 12x14x11`` (the box's bounds are inclusive)."""
+    words = f"support: {summary['size']:,} px"
+    pieces = summary.get("components")
+    if pieces is not None:
+        words += f" in {pieces} piece{'' if pieces == 1 else 's'}"
+    if summary.get("bbox"):
+        words += ", box " + "x".join(str(int(hi) - int(lo) + 1) for lo, hi in summary["bbox"])
+    return words
+
+
+def _corrections_line(corrections):
+    """``corrections: phase ramp removed (0.21, 0.00 rad/px), centred by (2, 0) px, ...``;
+    only the corrections the result names."""
+    parts = []
+    ramp = corrections.get("phase_ramp")
+    if ramp is not None:
+        parts.append("phase ramp removed (" + ", ".join(f"{round(g, 2) + 0.0:.2f}" for g in ramp)
+                     + " rad/px)"
+                     if np.any(ramp) else "no phase ramp")
+    shift = corrections.get("shift")
+    if shift is not None:
+        parts.append("centred by (" + ", ".join(str(int(v)) for v in shift) + ") px"
+                     if np.any(shift) else "already centred")
+    if corrections.get("phase_offset") is not None:
+        parts.append(f"phase offset {corrections['phase_offset']:.2f} rad removed")
+    orientation = corrections.get("orientation")
+    if orientation is not None:
+        parts.append("orientation: " + ("twin of the found one" if orientation == "twin"
+                                        else str(orientation)))
+    return "corrections: " + (", ".join(parts) if parts else "none")
 
 
 def _print_pixel_size(out):

@@ -81,10 +81,11 @@ def save_h5(out, save_file, command=None):
     Layout: ``cxi_version``; ``entry_1`` (``start_time``, ``end_time`` when the result
     holds them); ``entry_1/image_1`` (the object as ``data``, the support as ``mask``,
     real-space pixel axes; NXdata: silx shows it), ``entry_1/image_1/process_1`` (program,
-    version, command, the network as JSON, settings), ``entry_1/data_1`` (the measured
+    version, command, the network as JSON, settings), ``entry_1/image_1/process_2`` (the
+    corrections applied after merging, when made), ``entry_1/data_1`` (the measured
     intensity as ``data`` and its mask: ``prnf phase result.cxi`` phases the same pattern
     again), ``entry_1/data_2`` (the measured amplitude), ``entry_1/result_1`` (PRTF, errors,
-    model amplitude), ``entry_1/instrument_1`` (wavelength, detector
+    model amplitude, the support's summary), ``entry_1/instrument_1`` (wavelength, detector
     distance and pixel size, when given). Every dataset has ``description`` and ``units``;
     spipy's dataset names (:data:`DATASETS`) are links at the root. Root attributes as
     before: the model JSON, stream path, seed (as text), repeats, ranks, merged, keep_best,
@@ -147,6 +148,8 @@ def _write_cxi(f, out, command, found):
     _write_image(entry["image_1"], out)
     _write_process(entry["image_1"], out, command, found)
     entry["process_1"] = h5py.SoftLink("/entry_1/image_1/process_1")
+    _write_corrections(entry["image_1"], out.get("corrections"))
+    _write_support_summary(entry["result_1"], out.get("support_summary"))
     _write_geometry(entry, out)
 
 
@@ -220,6 +223,45 @@ def _write_process(image, out, command, found):
     process["command"] = command if command is not None else " ".join(sys.argv)
     process["configuration"] = json.dumps(out["model"])
     process["seed"] = str(out["seed"])
+
+
+#: corrections key -> (units, description) of ``entry_1/image_1/process_2``
+CORRECTIONS = {
+    "phase_ramp": ("rad/pixel", "linear phase ramp removed from the merged object, per axis"),
+    "shift": ("pixel", "shift applied to the merged object to centre it, per axis"),
+    "phase_offset": ("rad", "constant phase removed from the merged object"),
+    "orientation": ("", "'as found', or 'twin': the object was replaced by its twin "
+                        "(conjugated and inverted through the centre)"),
+    "center": ("pixel", "the refined zero-frequency pixel of the pattern"),
+}
+#: support_summary key -> (place in result_1, units, description)
+SUPPORT_SUMMARY = {
+    "size": ("support_size", "pixel", "pixels in the merged object's support"),
+    "bbox": ("support_bbox", "pixel", "the support's bounding box: [first, last] index per "
+             "axis, both inclusive"),
+    "components": ("support_components", "1", "connected pieces of the support (1 for a "
+                   "single object)"),
+}
+
+
+def _write_corrections(image, corrections):
+    """``process_2``: what was done to the merged object after merging (issue 32); written
+    only when the result says (``out["corrections"]``)."""
+    if not corrections:
+        return
+    process = image.create_group("process_2")
+    process.attrs["NX_class"] = "NXprocess"
+    process["program"] = "PRNF"
+    process["note"] = "corrections applied to the merged object after merging"
+    for key, (units, description) in CORRECTIONS.items():
+        if corrections.get(key) is not None:
+            _dataset(process, key, corrections[key], units, description)
+
+
+def _write_support_summary(result, summary):
+    for key, (place, units, description) in SUPPORT_SUMMARY.items():
+        if summary and summary.get(key) is not None:
+            _dataset(result, place, summary[key], units, description)
 
 
 def _write_geometry(entry, out):

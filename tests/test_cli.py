@@ -391,3 +391,37 @@ def test_a_result_file_phases_its_own_measured_pattern_again(tmp_path, capsys, m
     capsys.readouterr()
     assert _quick_phase("r.h5", "--out", "other.h5") == 1
     assert "name the dataset, e.g. 'r.h5:/entry_1/data_1/data'" in capsys.readouterr().err
+
+
+def test_the_summary_tells_the_support_and_the_corrections():
+    # issue 32: the finished object's support and what was done to it, in words
+    from prnf_core.cli import finished_lines
+    out = {"support_summary": {"size": 1851, "bbox": [[10, 21], [9, 22], [11, 21]],
+                               "components": 1},
+           "corrections": {"phase_ramp": [0.21, -0.001, 0.01], "shift": [2, 0, -1],
+                           "phase_offset": 0.5, "orientation": "twin", "center": [1, 2, 3]}}
+    assert finished_lines(out) == [
+        "support: 1,851 px in 1 piece, box 12x14x11",
+        "corrections: phase ramp removed (0.21, 0.00, 0.01 rad/px), centred by (2, 0, -1) px, "
+        "phase offset 0.50 rad removed, orientation: twin of the found one"]
+    out["support_summary"]["components"] = 3
+    out["corrections"] = {"phase_ramp": [0.0, 0.0], "shift": [0, 0], "orientation": "as found"}
+    lines = finished_lines(out)
+    assert lines[0] == "support: 1,851 px in 3 pieces, box 12x14x11"
+    assert lines[1].startswith("warning: the support is in 3 separate pieces")
+    assert lines[2] == "corrections: no phase ramp, already centred, orientation: as found"
+    assert finished_lines({}) == []
+    assert finished_lines({"support_summary": {"size": 7}}) == ["support: 7 px"]
+
+
+def test_phase_prints_the_finished_objects_support_and_corrections(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("prnf_core.postprocess")
+    write_pattern(tmp_path, photons=1e7, beamstop=2)
+    monkeypatch.chdir(tmp_path)
+    assert _quick_phase("pattern.npy", "--mask", "mask.npy", "--out", "r.h5") == 0
+    printed = capsys.readouterr().out
+    assert "\nsupport: " in printed and " px in 1 piece, box " in printed
+    assert "\ncorrections: " in printed and "orientation: " in printed
+    with h5py.File("r.h5") as f:
+        assert f"support: {f['entry_1/result_1/support_size'][()]:,} px" in printed
+        assert "orientation" in f["entry_1/image_1/process_2"]

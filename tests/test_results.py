@@ -196,3 +196,37 @@ def test_start_and_end_times_are_iso_8601(tmp_path, result):
         assert datetime.fromisoformat(f.attrs["file_time"]).tzinfo is not None
     with h5py.File(_saved(tmp_path, out, "plain.h5"), "r") as f:    # Runner.run's own: none
         assert "start_time" not in f["entry_1"] and "end_time" not in f["entry_1"]
+
+
+CORRECTIONS = {"phase_ramp": [0.21, 0.0, 0.01], "shift": [2, 0, -1], "phase_offset": 0.5,
+               "orientation": "twin", "center": [16.5, 16.0, 15.75]}
+SUMMARY = {"size": 1851, "bbox": [[10, 21], [9, 22], [11, 21]], "components": 1}
+
+
+def test_corrections_and_the_support_summary_are_written_when_present(tmp_path, result):
+    # issue 32: what was done to the merged object, and its support, in the file
+    _, out = result
+    path = _saved(tmp_path, out, corrections=CORRECTIONS, support_summary=SUMMARY)
+    with h5py.File(path, "r") as f:
+        process = f["entry_1/image_1/process_2"]
+        assert process.attrs["NX_class"] == "NXprocess"
+        for key, value in CORRECTIONS.items():
+            stored = process[key][()]
+            assert (stored.decode() if isinstance(stored, bytes) else list(np.atleast_1d(stored))
+                    ) == (value if isinstance(value, str) else list(np.atleast_1d(value))), key
+            assert {"description", "units"} <= set(process[key].attrs)
+        assert process["phase_ramp"].attrs["units"] == "rad/pixel"
+        result_1 = f["entry_1/result_1"]
+        assert result_1["support_size"][()] == 1851 and result_1["support_components"][()] == 1
+        np.testing.assert_array_equal(result_1["support_bbox"][()], SUMMARY["bbox"])
+    # parts missing (the post-processing may leave some out): the others are written
+    path = _saved(tmp_path, out, "part.h5", corrections={"orientation": "as found"},
+                  support_summary={"size": 3})
+    with h5py.File(path, "r") as f:
+        assert set(f["entry_1/image_1/process_2"]) == {"program", "note", "orientation"}
+        assert "support_size" in f["entry_1/result_1"]
+        assert "support_bbox" not in f["entry_1/result_1"]
+    bare = {k: v for k, v in out.items() if k not in ("corrections", "support_summary")}
+    with h5py.File(_saved(tmp_path, bare, "bare.h5"), "r") as f:
+        assert "process_2" not in f["entry_1/image_1"]
+        assert "support_size" not in f["entry_1/result_1"]
