@@ -57,6 +57,21 @@ def gib(count):
     return f"{count / GiB:.1f} GiB" if count >= GiB / 10 else f"{count / 1024 ** 2:.0f} MiB"
 
 
+def check_disk(need, what):
+    """Raise :class:`ResourceError` when the temporary folder (``TMPDIR``) has less room than
+    ``need`` bytes for what ``what`` writes there."""
+    import shutil
+    import tempfile
+    if need <= 0 or os.environ.get(CHECK_ENV, "1") == "0":
+        return
+    folder = tempfile.gettempdir()
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise ResourceError(f"{what} writes {gib(need)} to the temporary folder '{folder}', "
+                            f"which has {gib(free)} free; set TMPDIR to a folder with room or "
+                            f"lower keep_best (or set {CHECK_ENV}=0 to try anyway)")
+
+
 def check_fits(need, what, fix):
     """Raise :class:`ResourceError` when ``need`` bytes exceed the memory available, naming
     both numbers, ``what`` needs them and ``fix``."""

@@ -1,7 +1,6 @@
 """Running phasing networks: :class:`Runner` (spipy's ``phexec``)."""
 from __future__ import annotations
 
-import heapq
 import logging
 import numbers
 import traceback
@@ -14,6 +13,7 @@ from .errors import ConfigError, NodeError, PRNFError, RankError, printable
 from .verdict import verdict
 from .merge import MIN_AGREEMENT, MergeAccumulator, edge_shell, radial_profile, resolution_shell
 from .merge import merge_note  # noqa: F401  (re-exported: its home before merge.py)
+from .kept import IN_MEMORY, KeptRepeats, spilled_bytes
 from .stream import PRECISIONS, RunContext
 
 log = logging.getLogger(__name__)
@@ -159,8 +159,13 @@ class Runner:
         """Refuse a run that cannot fit before its data is read (a 1024^3 pattern once died
         in a raw MemoryError after 93 s)."""
         from .memory import check_fits, run_peak
+        from .memory import check_disk, volume_bytes
         shapes = [s for s in (n.peek_shape() for n in self.inputs) if s is not None]
-        kept = 0 if keep is None else min(keep + 1, repeat)
+        # beyond IN_MEMORY, kept repeats wait on disk (kept.py); one more is being phased
+        kept = 0 if keep is None else min(keep, repeat, IN_MEMORY) + 1
+        if keep is not None and shapes:
+            check_disk(spilled_bytes(min(keep, repeat), volume_bytes(shapes[0], self.precision)),
+                       f"keeping {min(keep, repeat)} repeats for keep_best")
         fix = ("lower keep_best (or use match) or " if kept > 1 else "") + \
             "phase a cropped or binned pattern" + \
             (", in single precision" if self.precision == "double" else "") + \
@@ -252,26 +257,34 @@ class Runner:
         return stream
 
     def _run_keep_best(self, ids, seed, keep, match):
-        best = []   # heap of (-ranking error, id, stream): the `keep` best of this rank
+        kept = KeptRepeats(keep)        # the `keep` best of this rank, in bounded memory
+        try:
+            return self._keep_best(kept, ids, seed, keep, match)
+        finally:
+            kept.close()
+
+    def _keep_best(self, kept, ids, seed, keep, match):
         ranked_by, every = [], []      # every repeat's (id, ranking error): a few numbers each
         # the PRTF measures how independent repeats agree: over all of them, not the chosen
         # few (which may all be one solution: a flat 1.0)
         phases = MergeAccumulator(keep_curves=False, phasor_only=True)
-        first = self._guarded(lambda: self._phase(ids[0], ids, seed))
-        phases.set_reference(self.comm.bcast(_reference_of(first) if self.comm.rank == 0 else None))
+        first = [self._guarded(lambda: self._phase(ids[0], ids, seed))]
+        phases.set_reference(self.comm.bcast(_reference_of(first[0]) if self.comm.rank == 0
+                                             else None))
         def work():
             for i in ids:
-                stream = first if i == ids[0] else self._phase(i, ids, seed)
+                # the first one let go once pushed: not kept, it must not stay in memory
+                stream = first.pop() if i == ids[0] else self._phase(i, ids, seed)
                 phases.add(stream, i)
                 ranked_by.append("free eMod" if stream.data.free is not None else "final eMod")
                 error = stream.ranking_error()
                 every.append((i, error))
-                heapq.heappush(best, (-error, i, stream))
-                if len(best) > keep:
-                    heapq.heappop(best)
+                kept.push(error, i, stream)
+                del stream
         self._guarded(work)
+        best = kept.items()
         every = sorted(pair for rank_pairs in self.comm.allgather(every) for pair in rank_pairs)
-        scores = sorted((-s, i) for rank_best in self.comm.allgather([(s, i) for s, i, _ in best])
+        scores = sorted((s, i) for rank_best in self.comm.allgather([(s, i) for s, i, _ in best])
                         for s, i in rank_best)[:keep]
         if match is not None:      # only repeats that match the best: a failed one blurs
             scores = [(s, i) for s, i in scores if s <= scores[0][0] * (1 + match)]
@@ -287,11 +300,12 @@ class Runner:
                           "repeat_ids": [i for i, _ in every],
                           "errors": [float(e) for _, e in every]}
         mine = {i: s for _, i, s in best}
+        del best
         reference = self.comm.bcast(_reference_of(mine.get(best_id)) if best_id in mine else None,
                                     root=self._owner(best_id, len(ids)))
         acc = MergeAccumulator()
         acc.set_reference(reference)
-        any_stream = best[0][2]          # every rank ran >= 1 repeat: geometry and path for rank 0
+        any_stream = next(iter(mine.values()))  # every rank ran >= 1: geometry and path for rank 0
         acc.data, acc.path = any_stream.data, any_stream.path
         # with match, a repeat must also be the same solution as the best: near-equal errors
         # do not make two solutions one (their average would blur both)

@@ -1,6 +1,8 @@
 """Work that cannot fit in memory is refused before anything is allocated, naming what it
 needs and what is available (a 4 GiB pattern was read whole, then a float64 copy attempted:
 a raw MemoryError after 93 s)."""
+import os
+
 import numpy as np
 import pytest
 
@@ -59,11 +61,44 @@ def test_a_run_that_cannot_fit_is_refused_before_its_data_is_read(tmp_path, monk
 def test_keep_best_counts_the_repeats_it_holds(tmp_path, monkeypatch):
     pattern, _, _ = write_pattern(tmp_path, shape=(64, 64))
     volume = 64 * 64 * 8
-    # enough for the run and 4 kept repeats, not for 40
-    monkeypatch.setattr(memory, "available", lambda: int(volume * (memory.RUN_VOLUMES + 6 * 1.125)))
+    # enough for the run and 4 repeats held (3 kept, 1 being phased), not for 5 (4 kept in
+    # memory, the rest on disk, and 1 being phased)
+    monkeypatch.setattr(memory, "available", lambda: int(volume * (memory.RUN_VOLUMES + 4.5 * 1.125)))
     _network(pattern).run(4, seed=0, keep_best=3)
-    with pytest.raises(ResourceError, match="keeping 21 repeats for keep_best.*lower keep_best"):
+    with pytest.raises(ResourceError, match="keeping 5 repeats for keep_best.*lower keep_best"):
         _network(pattern).run(40, seed=0, keep_best=0.5)
+
+
+def test_keep_best_holds_at_most_a_few_repeats_in_memory(tmp_path):
+    # keep_best=0.5 of 40 repeats at 128^3 held 20 objects in memory (+442 MiB), on every rank
+    from prnf_core.kept import IN_MEMORY, KeptRepeats
+    from prnf_core.stream import Stream
+    rng = np.random.default_rng(0)
+    kept, pushed = KeptRepeats(10), {}
+    for i, error in enumerate(rng.permutation(25) / 25):
+        x = rng.random((8, 8)).astype(np.complex64)
+        pushed[i] = (error, x.copy())
+        kept.push(error, i, Stream(data=None, x=x, support=np.abs(x) > 0.5, background=np.zeros(1)))
+        assert kept.in_memory() <= IN_MEMORY
+    best = sorted(pushed, key=lambda i: pushed[i][0])[:10]
+    assert sorted(i for _, i, _ in kept.items()) == sorted(best)
+    for error, i, stream in kept.items():          # spilled ones read back as they were
+        assert error == pushed[i][0]
+        np.testing.assert_array_equal(stream.x, pushed[i][1])
+    folder = kept._folder
+    assert len(os.listdir(folder)) == 2 * (10 - kept.in_memory())   # x and support each
+    kept.close()
+    assert not os.path.exists(folder)
+
+
+def test_spilled_repeats_merge_as_if_held_in_memory(tmp_path, monkeypatch):
+    from prnf_core import kept
+    pattern, _, _ = write_pattern(tmp_path, shape=(32, 32))
+    spilled = _network(pattern).run(7, seed=2, keep_best=6)
+    monkeypatch.setattr(kept, "IN_MEMORY", 100)
+    held = _network(pattern).run(7, seed=2, keep_best=6)
+    np.testing.assert_array_equal(spilled["sample_ret"], held["sample_ret"])
+    assert list(spilled["repeat_ids"]) == list(held["repeat_ids"])
 
 
 def test_the_check_can_be_switched_off(tmp_path, monkeypatch):
