@@ -223,6 +223,8 @@ class Runner:
         if self.comm.rank != 0:
             return None
         out = result_dict(acc, self, seed=seed, repeat=repeat, keep_best=keep_best)
+        from .postprocess import finish_result     # ramp, centre, phase, orientation
+        finish_result(out)
         if not np.any(out["sample_ret"]):       # its eMod looked plausible (0.146)
             raise NodeError("the merged object is zero everywhere: every merged repeat "
                             "collapsed (see the warnings above); check the data's scale and "
