@@ -20,7 +20,7 @@ from .io import cxi_mask, load_array
 INPUT_DEFAULTS = {
     "pattern_path": None,         # intensity file: .npy .mat .bin .h5/.cxi (file.h5:/dataset)
     "mask_path": None,            # 1 = bad pixel (floats while phasing), 0 = measured
-    "center": None,               # zero frequency; None: N//2; "auto": centre of symmetry; "max": brightest pixel
+    "center": None,               # zero frequency; None: N//2 per axis; "auto": centre of symmetry
     "center_mask": None,          # radius: pixels with r < center_mask float
     "edge_mask": None,            # [r1, r2]: pixels with r1 <= r <= r2 float
     "edge_remove": None,          # [r1, r2]: intensity set to 0 (measured zeros) there
@@ -35,11 +35,11 @@ INPUT_DEFAULTS = {
     "support_mode": "start",      # the support file is the "start" support or the "fixed" one
     "free_pixels": 0.0,           # fraction of measured pixels kept out of P_M (cross-validation)
     "free_seed": 0,               # chooses the free pixels (the same for every repeat)
+    "photon_threshold": None,     # intensities below it set to 0 (measured zeros); None: off
+    "bin": None,                  # sum intensities over blocks: one integer or one per axis
+    "fft_size": None,             # "crop" or "pad" each axis to an FFT-friendly size; None: off
 }
 START_SUPPORTS = ("autocorrelation", "loose", "all")
-#: ``center`` chosen from the data: the centre of symmetry (Friedel's law) or the brightest
-#: measured pixel (a Bragg peak's maximum: a strained crystal's pattern is not centrosymmetric)
-CENTER_RULES = ("auto", "max")
 SUPPORT_MODES = ("start", "fixed")
 #: Free pixels come in islands of this radius (pixels), with their centrosymmetric mates: a
 #: lone pixel's value is fixed by its neighbours (and a real object's by its mate).
@@ -78,6 +78,10 @@ class PreparedData:
     # precision (a measured amplitude is at most sqrt(size) scales). Streams keep the data's
     # units.
     scale: float = 1.0
+    # the optional reshaping steps applied, in order (:func:`prepare_steps`): step name ->
+    # its parameters and the shape after it, e.g. {"bin": {"factors": [2, 2], "shape_before":
+    # [512, 512], "shape": [256, 256], "center": [128, 128]}}; {} when none was asked for
+    preparation: dict = dataclasses.field(default_factory=dict)
     # what algorithms derive from the data and reuse over repeats (an engine's layouts of the
     # amplitude, mask and shells): kept during a run, dropped when its last repeat is phased
     caches: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
@@ -138,10 +142,6 @@ def check_config(config):
                               or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
                                          for n in shape)):
         raise ConfigError(f"pattern_shape={shape!r}: give positive integers, e.g. [123, 123]")
-    if isinstance(full["center"], str) and full["center"] not in CENTER_RULES:
-        raise ConfigError(f"center={full['center']!r}: give pixel indices (one per axis), None "
-                          f"(the array centre) or one of {list(CENTER_RULES)} ('auto': the "
-                          "centre of symmetry, 'max': the brightest measured pixel)")
     for key in ("center_mask", "fixed_support_r"):
         _check_radius(key, full[key])
     for key in ("edge_mask", "edge_remove"):
@@ -165,6 +165,7 @@ def check_config(config):
                           "[0, 0.2] (a few percent, e.g. 0.03), or 0 for none")
     if isinstance(full["free_seed"], bool) or not isinstance(full["free_seed"], numbers.Integral):
         raise ConfigError(f"free_seed={full['free_seed']!r}: give an integer")
+    _check_preparation_keys(full)
     return full
 
 
@@ -229,7 +230,10 @@ def prepare(config, pattern, mask=None, initial_model=None, support=None):
     bad = _check_mask(mask, intensity.shape)
     _warn_inverted(bad)
     bad |= _mask_non_finite(intensity)
-    center = _choose_center(config["center"], intensity, bad)
+    center = (centre_of_symmetry(intensity, bad) if isinstance(config["center"], str)
+              and config["center"] == "auto" else _check_center(config["center"], intensity.shape))
+    intensity, bad, center, initial_model, support, steps = prepare_steps(
+        config, intensity, bad, center, initial_model, support)
     radius = _radius(intensity.shape, center)
     bad |= _ring(radius, config["edge_mask"]) | _disc(radius, config["center_mask"])
     intensity[_ring(radius, config["edge_remove"])] = 0.0
@@ -262,7 +266,7 @@ def prepare(config, pattern, mask=None, initial_model=None, support=None):
         n_bins=int(bins.max()) + 1, background=bool(config["background"]), fixed_support=fixed,
         initial_model=_check_model(initial_model, amplitude.shape), start_support=start,
         free=free, counts=counts,
-        scale=_amplitude_scale(amplitude, constrained))
+        scale=_amplitude_scale(amplitude, constrained), preparation=steps)
 
 
 def _supports(config, amplitude, constrained, support):
@@ -493,6 +497,8 @@ def _check_signal(intensity, bad, config):
     positive = intensity[~bad & (intensity > 0)]
     if not positive.size:
         steps = "the pattern itself"
+        if config.get("photon_threshold") is not None:
+            steps += f", photon_threshold={config['photon_threshold']}"
         if not _off(config["subtract_percentile"]):
             steps += f", subtract_percentile={config['subtract_percentile']}"
         raise ConfigError(f"no measured pixel has a positive intensity (after {steps} and the "
@@ -532,26 +538,6 @@ def centre_of_symmetry(intensity, bad):
     conv = np.fft.irfftn(spectrum * spectrum, s=padded, axes=axes)
     peak = np.unravel_index(int(np.argmax(conv)), conv.shape)
     return tuple(int(min(n - 1, round(p / 2))) for p, n in zip(peak, amplitude.shape))
-
-
-def brightest_pixel(intensity, bad):
-    """The brightest measured pixel (the first in C order among equals)."""
-    where = int(np.argmax(np.where(bad, -np.inf, intensity)))
-    return tuple(int(i) for i in np.unravel_index(where, intensity.shape))
-
-
-def _choose_center(center, intensity, bad):
-    """The zero frequency the pattern is phased about, said in the log with its reason."""
-    import logging
-    if isinstance(center, str) and center == "auto":
-        chosen, why = centre_of_symmetry(intensity, bad), "centre of symmetry"
-    elif isinstance(center, str) and center == "max":
-        chosen, why = brightest_pixel(intensity, bad), "brightest pixel"
-    else:
-        chosen = _check_center(center, intensity.shape)
-        why = "array centre" if center is None else "as given"
-    logging.getLogger(__name__).info("centre: (%s) = %s", ", ".join(map(str, chosen)), why)
-    return chosen
 
 
 def _check_center(center, shape):
@@ -609,3 +595,202 @@ def _check_model(model, shape):
                           "all-zero object; give a model holding the object (real space, "
                           "centred), or initial_model=None for random starts")
     return model.astype(np.complex128)
+
+
+# Optional reshaping of the data, from Bragg CDI practice (issue 32): photon_threshold, bin
+# and fft_size, applied in this order to the centred pattern once its centre is known and
+# before the radii (center_mask, edge_mask, edge_remove, fixed_support_r), which are
+# therefore in pixels of the prepared pattern.
+
+#: the values of ``fft_size`` besides None
+FFT_SIZES = ("crop", "pad")
+
+
+def _check_preparation_keys(full):
+    """Refuse bad ``photon_threshold``, ``bin`` and ``fft_size`` values (from :func:`check_config`)."""
+    t = full["photon_threshold"]
+    if t is not None and not (_is_number(t) and t >= 0):
+        raise ConfigError(f"photon_threshold={t!r}: give an intensity >= 0 (e.g. 2 photons; lower "
+                          "intensities are set to 0), or None for none")
+    b = full["bin"]
+    if b is not None and not (_is_bin_factor(b) or isinstance(b, (list, tuple)) and len(b) > 0
+                              and all(_is_bin_factor(v) for v in b)):
+        raise ConfigError(f"bin={b!r}: give an integer >= 1 for every axis or one per axis, "
+                          "e.g. 2 or [2, 2], or None for no binning")
+    f = full["fft_size"]
+    if f is not None and not (isinstance(f, str) and f in FFT_SIZES):
+        raise ConfigError(f"fft_size={f!r}: give one of {list(FFT_SIZES)} (crop or zero-pad each "
+                          "axis to an FFT-friendly size), or None to keep the shape")
+
+
+def _is_bin_factor(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+
+
+def prepare_steps(config, intensity, bad, center, initial_model=None, support=None):
+    """Apply ``photon_threshold``, ``bin`` and ``fft_size`` (those not None, in this order) to a
+    centred intensity and its bad-pixel mask about ``center``; a given initial model and
+    support (real space, centred) follow, so that they still describe the data.
+
+    Returns ``(intensity, bad, center, initial_model, support, steps)``, ``steps`` being
+    :attr:`PreparedData.preparation`. One info line is logged per step.
+    """
+    import logging
+    log = logging.getLogger(__name__)
+    steps = {}
+    threshold = config["photon_threshold"]
+    if threshold is not None:
+        low = intensity < threshold
+        zeroed = int(np.count_nonzero(low & ~bad & (intensity > 0)))
+        intensity[low] = 0.0
+        steps["photon_threshold"] = {"threshold": float(threshold), "zeroed": zeroed,
+                                     "shape": list(intensity.shape)}
+        log.info("photon_threshold %g: %d measured pixels below it set to 0", threshold, zeroed)
+    if config["bin"] is None and config["fft_size"] is None:
+        return intensity, bad, center, initial_model, support, steps
+    # a model or support of another shape is refused as prepare() would, before reshaping
+    initial_model = _check_model(initial_model, intensity.shape)
+    support = _check_support(support, intensity.shape)
+    if config["bin"] is not None:
+        factors = _bin_factors(config["bin"], intensity.shape)
+        before = intensity.shape
+        intensity, bad, center, first = bin_pattern(intensity, bad, center, factors)
+        initial_model, support = _follow_bin(initial_model, support, intensity.shape, factors)
+        steps["bin"] = {"factors": list(factors), "shape_before": list(before),
+                        "shape": list(intensity.shape), "center": list(center),
+                        "first_pixel": list(first)}
+        dropped = sum(n - m * b for n, m, b in zip(before, intensity.shape, factors))
+        log.info("binned %s: %s -> %s, centre %s%s", _by(factors), _by(before),
+                 _by(intensity.shape), center,
+                 f" ({dropped} edge rows/columns fill no whole block: dropped)" if dropped else "")
+    if config["fft_size"] is not None:
+        mode, before, old_center = config["fft_size"], intensity.shape, center
+        shape = tuple(fft_friendly_size(n, mode) for n in before)
+        intensity, bad, center = crop_or_pad(intensity, bad, center, shape)
+        initial_model = None if initial_model is None else fourier_resample(initial_model, shape)
+        support = None if support is None else fourier_resample(support.astype(float), shape).real > 0.5
+        steps["fft_size"] = {"mode": mode, "shape_before": list(before), "shape": list(shape),
+                             "center": list(center)}
+        verb = {"crop": "cropped", "pad": "zero-padded (padding masked)"}[mode]
+        log.info("%s to FFT-friendly %s -> %s, centre %s -> %s", verb, _by(before), _by(shape),
+                 old_center, center)
+    return intensity, bad, center, initial_model, support, steps
+
+
+def _by(shape):
+    return "x".join(str(int(n)) for n in shape)
+
+
+def _bin_factors(value, shape):
+    """``bin`` as one factor per axis of ``shape``, refused when it leaves < 4 pixels per axis."""
+    factors = (int(value),) * len(shape) if _is_bin_factor(value) else tuple(int(v) for v in value)
+    if len(factors) != len(shape):
+        raise ConfigError(f"bin={list(value)!r} has {len(factors)} factors for a pattern of "
+                          f"{len(shape)} axes {shape}: give one per axis, or one integer")
+    if any(n // b < 4 for n, b in zip(shape, factors)):
+        raise ConfigError(f"bin={value!r} leaves fewer than 4 pixels on an axis of the pattern "
+                          f"{shape}: give a smaller bin")
+    return factors
+
+
+def bin_pattern(intensity, bad, center, factors):
+    """Sum a centred ``intensity`` over blocks of ``factors`` pixels (one per axis).
+
+    The blocks are laid about ``center``, whose block is the new centre: for odd ``b`` the
+    centre pixel is the middle of its block (the binned zero frequency is exact); an even
+    block has no middle, and the centre is pixel ``b // 2 - 1`` or ``b // 2`` of it (half a
+    pixel off either way), whichever keeps more whole blocks (512 pixels about 256 bin by 2
+    into 256; on a tie, the blocks that start at pixel 0). Pixels at the edges that fill no
+    whole block are dropped. A binned pixel is measured only if all of its pixels were: a
+    sum over the measured ones rescaled to the block would invent intensity where it varies
+    fastest (at a beam stop's or a gap's edge, within a speckle), and the modulus projection
+    would then enforce that invented value; a floating pixel only costs information. Sums
+    of photon counts also stay counts.
+
+    Returns ``(binned intensity, binned bad mask, new centre, first pixel binned per axis)``.
+    """
+    index, new_center = [], []
+    for n, c, b in zip(intensity.shape, center, factors):
+        offsets = (b // 2,) if b % 2 else (b // 2 - 1, b // 2)
+        # the first pixel of the centre's block, for each way of laying it inside the pattern
+        firsts = [c - o for o in offsets if 0 <= c - o <= n - b]
+        if not firsts:
+            raise ConfigError(f"bin={list(factors)}: the centre {tuple(center)} is too near the "
+                              f"edge of the pattern {intensity.shape} for a whole {b}-pixel block "
+                              "about it; give a smaller bin or check the centre")
+        first = max(firsts, key=lambda f: ((n - f % b) // b, -(f % b)))
+        start = first % b
+        count = (n - start) // b
+        index.append(slice(start, start + count * b))
+        new_center.append((first - start) // b)
+    blocks = [v for n, b in zip([s.stop - s.start for s in index], factors) for v in (n // b, b)]
+    inner = tuple(range(1, 2 * len(factors), 2))
+    binned = intensity[tuple(index)].reshape(blocks).sum(axis=inner)
+    binned_bad = bad[tuple(index)].reshape(blocks).any(axis=inner)
+    return binned, binned_bad, tuple(new_center), tuple(s.start for s in index)
+
+
+def _follow_bin(initial_model, support, shape, factors):
+    """The model and support for the binned data: binning the pattern by ``b`` shrinks the
+    real-space field of view by ``b`` at the same real-space pixel size, so they are cropped
+    about their centre to ``shape``; the model is scaled by ``sqrt(prod(b))``, as block sums
+    of ``b**d`` intensities scale its Fourier amplitudes."""
+    if initial_model is not None:
+        initial_model = _crop_or_pad_centred(initial_model, shape) * np.sqrt(np.prod(factors))
+    if support is not None:
+        support = _crop_or_pad_centred(support, shape)
+    return initial_model, support
+
+
+def fft_friendly_size(n, mode):
+    """The FFT-friendly length for an axis of ``n`` pixels (:func:`scipy.fft.next_fast_len`):
+    for ``"pad"`` the smallest one ``>= n``, for ``"crop"`` the largest one ``<= n``."""
+    if mode == "pad":
+        return int(sfft.next_fast_len(n))
+    m = n
+    while sfft.next_fast_len(m) != m:
+        m -= 1
+    return m
+
+
+def crop_or_pad(intensity, bad, center, shape):
+    """Crop or zero-pad a centred ``intensity`` (and ``bad``) to ``shape``, axis by axis,
+    symmetrically about ``center`` (the centre goes to ``m // 2``, or as near as the data's
+    edges allow). Padded pixels are bad (they float: nothing was measured there), not
+    measured zeros. Returns ``(intensity, bad, new centre)``."""
+    index, pad, new_center = [], [], []
+    for n, c, m in zip(intensity.shape, center, shape):
+        if m <= n:
+            start = min(max(c - m // 2, 0), n - m)
+            index.append(slice(start, start + m))
+            pad.append((0, 0))
+            new_center.append(c - start)
+        else:
+            before = min(max(m // 2 - c, 0), m - n)
+            index.append(slice(None))
+            pad.append((before, m - n - before))
+            new_center.append(c + before)
+    intensity = np.pad(intensity[tuple(index)], pad)
+    bad = np.pad(bad[tuple(index)], pad, constant_values=True)
+    return intensity, bad, tuple(new_center)
+
+
+def _crop_or_pad_centred(array, shape):
+    """``array`` cropped or zero-padded to ``shape`` keeping its centre ``N // 2`` at ``M // 2``."""
+    index, pad = [], []
+    for n, m in zip(array.shape, shape):
+        start = max(n // 2 - m // 2, 0)
+        index.append(slice(start, start + min(m, n)))
+        before = max(m // 2 - n // 2, 0)
+        pad.append((before, max(m - n, 0) - before))
+    return np.pad(array[tuple(index)], pad)
+
+
+def fourier_resample(array, shape):
+    """A centred real-space ``array`` resampled to ``shape`` by cropping or zero-padding its
+    centred spectrum (what ``fft_size`` does to the pattern): the result's spectrum is the
+    cropped or padded one, unnormalised FFTs, so a model keeps describing the data."""
+    axes = tuple(range(array.ndim))
+    spectrum = np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(array, axes), axes=axes), axes)
+    spectrum = _crop_or_pad_centred(spectrum, shape)
+    return np.fft.fftshift(np.fft.ifftn(np.fft.ifftshift(spectrum, axes), axes=axes), axes)
