@@ -20,7 +20,7 @@ from .io import cxi_mask, load_array
 INPUT_DEFAULTS = {
     "pattern_path": None,         # intensity file: .npy .mat .bin .h5/.cxi (file.h5:/dataset)
     "mask_path": None,            # 1 = bad pixel (floats while phasing), 0 = measured
-    "center": None,               # zero frequency; None: N//2 per axis; "auto": centre of symmetry
+    "center": None,               # zero frequency; None: N//2; "auto": centre of symmetry; "max": brightest pixel
     "center_mask": None,          # radius: pixels with r < center_mask float
     "edge_mask": None,            # [r1, r2]: pixels with r1 <= r <= r2 float
     "edge_remove": None,          # [r1, r2]: intensity set to 0 (measured zeros) there
@@ -40,6 +40,9 @@ INPUT_DEFAULTS = {
     "fft_size": None,             # "crop" or "pad" each axis to an FFT-friendly size; None: off
 }
 START_SUPPORTS = ("autocorrelation", "loose", "all")
+#: ``center`` chosen from the data: the centre of symmetry (Friedel's law) or the brightest
+#: measured pixel (a Bragg peak's maximum: a strained crystal's pattern is not centrosymmetric)
+CENTER_RULES = ("auto", "max")
 SUPPORT_MODES = ("start", "fixed")
 #: Free pixels come in islands of this radius (pixels), with their centrosymmetric mates: a
 #: lone pixel's value is fixed by its neighbours (and a real object's by its mate).
@@ -142,6 +145,10 @@ def check_config(config):
                               or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
                                          for n in shape)):
         raise ConfigError(f"pattern_shape={shape!r}: give positive integers, e.g. [123, 123]")
+    if isinstance(full["center"], str) and full["center"] not in CENTER_RULES:
+        raise ConfigError(f"center={full['center']!r}: give pixel indices (one per axis), None "
+                          f"(the array centre) or one of {list(CENTER_RULES)} ('auto': the "
+                          "centre of symmetry, 'max': the brightest measured pixel)")
     for key in ("center_mask", "fixed_support_r"):
         _check_radius(key, full[key])
     for key in ("edge_mask", "edge_remove"):
@@ -230,8 +237,7 @@ def prepare(config, pattern, mask=None, initial_model=None, support=None):
     bad = _check_mask(mask, intensity.shape)
     _warn_inverted(bad)
     bad |= _mask_non_finite(intensity)
-    center = (centre_of_symmetry(intensity, bad) if isinstance(config["center"], str)
-              and config["center"] == "auto" else _check_center(config["center"], intensity.shape))
+    center = _choose_center(config["center"], intensity, bad)
     intensity, bad, center, initial_model, support, steps = prepare_steps(
         config, intensity, bad, center, initial_model, support)
     radius = _radius(intensity.shape, center)
@@ -538,6 +544,26 @@ def centre_of_symmetry(intensity, bad):
     conv = np.fft.irfftn(spectrum * spectrum, s=padded, axes=axes)
     peak = np.unravel_index(int(np.argmax(conv)), conv.shape)
     return tuple(int(min(n - 1, round(p / 2))) for p, n in zip(peak, amplitude.shape))
+
+
+def brightest_pixel(intensity, bad):
+    """The brightest measured pixel (the first in C order among equals)."""
+    where = int(np.argmax(np.where(bad, -np.inf, intensity)))
+    return tuple(int(i) for i in np.unravel_index(where, intensity.shape))
+
+
+def _choose_center(center, intensity, bad):
+    """The zero frequency the pattern is phased about, said in the log with its reason."""
+    import logging
+    if isinstance(center, str) and center == "auto":
+        chosen, why = centre_of_symmetry(intensity, bad), "centre of symmetry"
+    elif isinstance(center, str) and center == "max":
+        chosen, why = brightest_pixel(intensity, bad), "brightest pixel"
+    else:
+        chosen = _check_center(center, intensity.shape)
+        why = "array centre" if center is None else "as given"
+    logging.getLogger(__name__).info("centre: (%s) = %s", ", ".join(map(str, chosen)), why)
+    return chosen
 
 
 def _check_center(center, shape):
