@@ -128,6 +128,11 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
+VTK_HELP = ("also write the object as VTK image data for ParaView or napari: amplitude, phase "
+            "and support, the voxel spacing in metres with --wavelength/--distance/--pixel-size "
+            "(needs pip install 'prnf[vtk]')")
+
+
 def build_parser():
     from . import __version__
     parser = argparse.ArgumentParser(prog="prnf", description=__doc__, formatter_class=HelpFormatter)
@@ -156,6 +161,7 @@ def build_parser():
                           "kept); default: the model file's run options, else off")
     run.add_argument("--out", default="result.h5", help="result file (.h5, .cxi)")
     run.add_argument("--plot", default=None, help="also draw the result to this PNG")
+    run.add_argument("--vtk", default=None, metavar="PATH.vti", help=VTK_HELP)
     run.add_argument("--checkpoint", default=None,
                      help="HDF5 file keeping finished repeats; run again to resume after a crash")
     run.add_argument("--data", action="append", default=[], metavar="[INPUT_ID=]PATTERN[,MASK]",
@@ -195,6 +201,7 @@ def build_parser():
                        help="complex64 or complex128 iterations")
     phase.add_argument("--out", default="result.h5", help="result file (.h5, .cxi)")
     phase.add_argument("--plot", default=None, help="also draw the result to this PNG")
+    phase.add_argument("--vtk", default=None, metavar="PATH.vti", help=VTK_HELP)
     phase.add_argument("--dump-model", default=None,
                        help="also write the network and its run options (repeat, keep-best, "
                             "match, precision, the seed if given) as a model file: prnf run "
@@ -464,12 +471,18 @@ def _check_outputs(args):
     from .fileutil import check_writable
     if _world().rank != 0:
         return
-    for option in ("out", "plot", "checkpoint", "dump_model"):
+    for option in ("out", "plot", "vtk", "checkpoint", "dump_model"):
         value = getattr(args, option, None)
         if value:
             what = f"--{option.replace('_', '-')}"
             check_folder(value, what)
             check_writable(value, what)
+    if getattr(args, "vtk", None):
+        from . import export
+        if not args.vtk.lower().endswith(export.SUFFIX):
+            raise ConfigError(f"--vtk '{args.vtk}': VTK image data is written as XML, "
+                              f"{export.SUFFIX}; give a path ending in {export.SUFFIX}")
+        export.check_available()
 
 
 def check_folder(path, what):
@@ -489,7 +502,7 @@ def _check_collisions(args, inputs=(), outputs=()):
     if _world().rank != 0:
         return
     named = [(f"--{option.replace('_', '-')}", getattr(args, option, None))
-             for option in ("out", "plot", "dump_model")]
+             for option in ("out", "plot", "vtk", "dump_model")]
     if getattr(args, "checkpoint", None):
         named += [("--checkpoint", path) for path in files_written(args.checkpoint, _world().size)]
     check_distinct(named + list(outputs), inputs)
@@ -527,9 +540,11 @@ def _finish(runner, out, args):
         _save(runner, out, args.out)
         if args.plot:
             _plot(runner, out, args)
+        if getattr(args, "vtk", None):
+            _vtk(out, args)
         # a signal held during the save is raised on leaving this block: its message must
         # say the files are complete, not "nothing was saved"
-        args.saved = [path for path in (args.out, args.plot) if path]
+        args.saved = [path for path in (args.out, args.plot, getattr(args, "vtk", None)) if path]
     shell = out["resolution_shell"]
     from .merge import merge_note
     print(f"merged {merge_note(out)} over {out['ranks']} rank(s), seed {out['seed']}")
@@ -543,7 +558,8 @@ def _finish(runner, out, args):
     for line in finished_lines(out):
         print(line)
     _print_pixel_size(out)
-    print(f"wrote {args.out}" + (f" and {args.plot}" if args.plot else ""))
+    written = [path for path in (args.out, args.plot, getattr(args, "vtk", None)) if path]
+    print("wrote " + (f"{', '.join(written[:-1])} and " if len(written) > 1 else "") + written[-1])
 
 
 def finished_lines(out):
@@ -621,6 +637,17 @@ def _plot(runner, out, args):
     except OSError as exc:
         args.saved = [args.out]
         raise DataFileError(f"cannot write --plot '{args.plot}': {exc.strerror or exc}; the "
+                            f"result itself was saved in '{args.out}'") from exc
+
+
+def _vtk(out, args):
+    """Write --vtk; like --plot, a failure says the result file is complete."""
+    from .export import write_vti
+    try:
+        write_vti(out, args.vtk)
+    except OSError as exc:
+        args.saved = [path for path in (args.out, args.plot) if path]
+        raise DataFileError(f"cannot write --vtk '{args.vtk}': {exc.strerror or exc}; the "
                             f"result itself was saved in '{args.out}'") from exc
 
 
