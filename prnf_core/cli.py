@@ -182,7 +182,7 @@ def build_parser():
                        help="keep --support as a fixed bound that shrinkwrap stays inside")
     phase.add_argument("--center", default="auto",
                        help="zero-frequency pixel, e.g. 61,61; 'auto': the intensity's centre of "
-                            "symmetry (Friedel's law)")
+                            "symmetry (Friedel's law); 'max': its brightest measured pixel")
     phase.add_argument("--recipe", default="auto", help="phasing recipe (plugins add more)")
     phase.add_argument("--positivity", action="store_true",
                        help="a real, non-negative object (off: objects may be complex)")
@@ -739,18 +739,24 @@ Phase a measured pattern knowing nothing about the object. The 'auto' recipe:
 The network is an ordinary model file (--dump-model): edit it and rerun with prnf run."""
 
 
+#: ``--center`` words: the centre of symmetry, the brightest pixel
+CENTER_RULES = ("auto", "max")
+
+
 def _phase_config(args):
     config = {"pattern_path": args.pattern, "mask_path": args.mask, "support_path": args.support,
               "support_mode": "fixed" if args.fixed_support else "start"}
     if args.fixed_support and not args.support:
         raise PRNFError("--fixed-support needs --support FILE")
-    if args.center != "auto":
+    rule = args.center.strip().lower()
+    if rule in CENTER_RULES:
+        config["center"] = rule
+    else:
         try:
             config["center"] = [int(v) for v in args.center.split(",")]
         except ValueError:
-            raise PRNFError(f"--center {args.center!r}: give pixel indices like 61,61, or auto") from None
-    else:
-        config["center"] = "auto"
+            raise PRNFError(f"--center {args.center!r}: give pixel indices like 61,61, or one of "
+                            f"{', '.join(CENTER_RULES)}") from None
     return config
 
 

@@ -425,3 +425,15 @@ def test_phase_prints_the_finished_objects_support_and_corrections(tmp_path, cap
     with h5py.File("r.h5") as f:
         assert f"support: {f['entry_1/result_1/support_size'][()]:,} px" in printed
         assert "orientation" in f["entry_1/image_1/process_2"]
+
+
+def test_center_max_is_passed_to_the_input(tmp_path, capsys):
+    from prnf_core.cli import _phase_config, build_parser
+    parse = lambda *a: _phase_config(build_parser().parse_args(["phase", "p.npy", *a]))
+    assert parse("--center", "max")["center"] == "max"
+    assert parse("--center", "MAX")["center"] == "max"
+    assert parse()["center"] == "auto"
+    assert parse("--center", "3,4")["center"] == [3, 4]
+    assert main(["phase", str(tmp_path / "p.npy"), "--center", "brightest", "--out",
+                 str(tmp_path / "r.h5")]) == 1
+    assert "give pixel indices like 61,61, or one of auto, max" in capsys.readouterr().err
