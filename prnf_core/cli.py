@@ -300,6 +300,11 @@ def _check_option_order(parser, argv):
 def _add_run_options(p, repeat=1, seed=None, keep_best=None, from_model=False):
     """``from_model``: unset options take the model file's run options (``prnf run``)."""
     recorded = "; default: the model file's run options, else " if from_model else ""
+    p.add_argument("--compression", default="auto", metavar="{auto,gzip,zstd,blosc2,none}",
+                   help="of the result file's datasets: auto (default) gzips those that "
+                        "compress (support, mask, PRTF) and stores float volumes raw, readable "
+                        "by any HDF5; zstd and blosc2 are faster and need hdf5plugin to write "
+                        "and to read (pip install 'prnf[compression]')")
     p.add_argument("--repeat", type=int, default=repeat,
                    help="independent phasings per rank" + (recorded + "1" if from_model else ""))
     p.add_argument("--seed", type=int, default=seed, help="random seed (default: " +
@@ -477,6 +482,8 @@ def _check_outputs(args):
             what = f"--{option.replace('_', '-')}"
             check_folder(value, what)
             check_writable(value, what)
+    from .results import check_compression
+    check_compression(getattr(args, "compression", "auto"))
     if getattr(args, "vtk", None):
         from . import export
         if not args.vtk.lower().endswith(export.SUFFIX):
@@ -537,7 +544,7 @@ def _finish(runner, out, args):
         out["geometry"] = args.geometry
     from .fileutil import signals_deferred
     with signals_deferred():
-        _save(runner, out, args.out)
+        _save(runner, out, args.out, getattr(args, "compression", "auto"))
         if args.plot:
             _plot(runner, out, args)
         if getattr(args, "vtk", None):
@@ -651,13 +658,13 @@ def _vtk(out, args):
                             f"result itself was saved in '{args.out}'") from exc
 
 
-def _save(runner, out, path):
+def _save(runner, out, path, compression="auto"):
     from .fileutil import rescue_path
     try:
-        runner.save_h5(out, path)
+        runner.save_h5(out, path, compression)
     except OSError as exc:
         rescue = rescue_path(path)
-        runner.save_h5(out, rescue)
+        runner.save_h5(out, rescue, compression)
         raise DataFileError(f"cannot write '{path}': {exc.strerror or exc}; the result is kept "
                             f"in '{rescue}'") from exc
 

@@ -418,10 +418,10 @@ class Runner:
         """Save the network to ``model_file`` (JSON); ``skeleton=True`` leaves the data out."""
         modelfile.write(model_file, self.model_document(skeleton))
 
-    def save_h5(self, out, save_file):
+    def save_h5(self, out, save_file, compression="auto"):
         """Write a result dict to an HDF5 file (atomically); see :mod:`prnf_core.results`."""
         from .results import save_h5
-        save_h5(out, save_file)
+        save_h5(out, save_file, compression=compression)
 
     def plot_result(self, out, save_file=None):
         """Draw the result's six panels; returns the matplotlib figure."""

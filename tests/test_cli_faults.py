@@ -257,3 +257,10 @@ def _unwritable_cache(tmp_path, caplog, monkeypatch):
     with caplog.at_level("WARNING"):
         Runner(loadfile=model(tmp_path))
     assert "cannot be written" in caplog.text
+
+
+def test_an_unknown_compression_is_refused_before_any_work(tmp_path, capsys):
+    path = model(tmp_path)
+    assert main(["run", path, "-q", "--compression", "lz4", "--out", str(tmp_path / "r.h5")]) == 1
+    assert "compression 'lz4': give one of auto, gzip, zstd, blosc2, none" in capsys.readouterr().err
+    assert not (tmp_path / "r.h5").exists()

@@ -230,3 +230,56 @@ def test_corrections_and_the_support_summary_are_written_when_present(tmp_path, 
     with h5py.File(_saved(tmp_path, bare, "bare.h5"), "r") as f:
         assert "process_2" not in f["entry_1/image_1"]
         assert "support_size" not in f["entry_1/result_1"]
+
+
+def _filters_used(path):
+    import h5py
+    found = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, item: found.__setitem__(name, item.compression)
+                     if isinstance(item, h5py.Dataset) and item.size > 4096 else None)
+    return found
+
+
+def test_auto_compression_gzips_only_what_compresses(tmp_path):
+    # gzip of every dataset took 51% of a 20-iteration run at 256^3 (issue 31): float volumes
+    # compressed 1.1x, the support, mask and PRTF 13-400x (benchmarks/bench_save.py)
+    from prnf_core.results import compresses
+    rng = np.random.default_rng(0)
+    noise = rng.random((64, 64, 8)).astype(np.float32)
+    assert not compresses(noise) and compresses(np.zeros((64, 64, 8), np.float32))
+    sparse = np.zeros((64, 64, 8), np.complex64)
+    sparse[20:30, 20:30] = 1 + 1j
+    assert compresses(sparse)
+    out = _phased(tmp_path, shape=(96, 96))
+    save_h5(out, tmp_path / "auto.h5")
+    used = _filters_used(tmp_path / "auto.h5")
+    assert used["entry_1/image_1/mask"] == "gzip"            # the support: mostly zeros
+    assert used["entry_1/result_1/model_amplitude"] is None   # floats of every value
+    save_h5(out, tmp_path / "gzip.h5", compression="gzip")
+    assert set(_filters_used(tmp_path / "gzip.h5").values()) == {"gzip"}
+
+
+@pytest.mark.parametrize("compression", ["zstd", "blosc2", "none"])
+def test_other_compressions_round_trip(tmp_path, compression):
+    import h5py
+    import hdf5plugin  # noqa: F401  (readers of zstd and blosc2 need it)
+    out = _phased(tmp_path, shape=(96, 96))
+    save_h5(out, tmp_path / "r.h5", compression=compression)
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        np.testing.assert_array_equal(f["entry_1/image_1/data"][()], out["sample_ret"])
+
+
+def test_an_unknown_compression_is_refused(tmp_path):
+    from prnf_core import ConfigError
+    with pytest.raises(ConfigError, match="compression 'lz4': give one of auto, gzip"):
+        save_h5({}, tmp_path / "r.h5", compression="lz4")
+    assert not (tmp_path / "r.h5").exists()
+
+
+def _phased(tmp_path, shape):
+    pattern, mask, _ = write_pattern(tmp_path, shape=shape, radius=8, photons=1e6)
+    inp = phmodel.pInput(config(pattern, mask))
+    runner = Runner([inp], phmodel.pOutput().after(phmodel.ERA(20, 200).after(inp)),
+                    progress=False)
+    return runner.run(1, seed=2)
