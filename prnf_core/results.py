@@ -385,25 +385,35 @@ def densest_slice(weights):
 
 
 def plot_result(out, save_file=None):
-    """Six panels: object modulus and phase, input vs model amplitude, eCon, eMod, radial PRTF.
+    """Object modulus and phase, input vs model amplitude, eCon, eMod, radial PRTF.
 
-    Uses matplotlib's object API (no pyplot, no display needed). 3D results show the plane
-    of the object that holds most of it and the reciprocal plane with most measured pixels,
-    each panel says which. Returns the figure; writes a PNG (atomically) when ``save_file``
-    is given.
+    Uses matplotlib's object API (no pyplot, no display needed). 2D results: six panels.
+    3D results: the object's amplitude and phase on its three central planes through the
+    centre of mass of ``|o|^2`` (:func:`slice_planes`), the phase only where ``|o|`` is
+    above :data:`PHASE_SHOWN` of its peak (grey elsewhere), beside the reciprocal plane
+    with most measured pixels and the curves. Returns the figure; writes a PNG
+    (atomically) when ``save_file`` is given.
     """
     from matplotlib.figure import Figure
     from .merge import merge_note
-    fig = Figure(figsize=(13, 8), layout="constrained")
-    axes = fig.subplots(2, 3)
-    _object_panels(fig, axes[0, 0], axes[0, 1], out)
-    _amplitude_panel(fig, axes[0, 2], out)
-    _curve_panel(axes[1, 0], out["eCon"], out.get("eCon_per_repeat"),
+    if np.ndim(out["sample_ret"]) == 3:
+        fig = Figure(figsize=(17, 11), layout="constrained")
+        axes = fig.subplot_mosaic([["z", "y", "x", "amplitude"], ["pz", "py", "px", "prtf"],
+                                   ["econ", "econ", "emod", "emod"]])
+        _object_slices(fig, [axes[k] for k in "zyx"], [axes["p" + k] for k in "zyx"], out)
+        panels = (axes["amplitude"], axes["econ"], axes["emod"], axes["prtf"])
+    else:
+        fig = Figure(figsize=(13, 8), layout="constrained")
+        axes = fig.subplots(2, 3)
+        _object_panels(fig, axes[0, 0], axes[0, 1], out)
+        panels = (axes[0, 2], axes[1, 0], axes[1, 1], axes[1, 2])
+    _amplitude_panel(fig, panels[0], out)
+    _curve_panel(panels[1], out["eCon"], out.get("eCon_per_repeat"),
                  "convergence error eCon (change of the estimate)")
-    _curve_panel(axes[1, 1], out["eMod"], out.get("eMod_per_repeat"),
+    _curve_panel(panels[2], out["eMod"], out.get("eMod_per_repeat"),
                  "eMod: of the iterate (line), of the estimate (dots)", final=out["final_eMod"],
                  estimate=out.get("eMod_estimate"), free=out.get("free_eMod"))
-    _prtf_panel(axes[1, 2], out)
+    _prtf_panel(panels[3], out)
     fig.suptitle(f"PRNF: {' -> '.join(out['stream_path'])}   (merged {merge_note(out)}; "
                  f"final eMod of the estimates {np.nanmedian(out['final_eMod']):.4f})"
                  + _verdict_line(out), fontsize=10,
@@ -412,6 +422,89 @@ def plot_result(out, save_file=None):
         with atomic_path(save_file) as tmp:
             fig.savefig(tmp, format="png", dpi=90)
     return fig
+
+
+#: the phase of a 3D object is drawn where ``|o|`` is above this fraction of its peak
+PHASE_SHOWN = 0.1
+
+
+def slice_planes(obj):
+    """The three central planes of a volume through the centre of mass of ``|obj|^2``.
+
+    Returns
+    -------
+    list of (str, int, ndarray)
+        ``(axis name, index, plane)`` for axes z, y, x (0, 1, 2): the planes ``obj[c0]``
+        (y by x), ``obj[:, c1]`` (z by x) and ``obj[:, :, c2]`` (z by y), ``c`` the centre
+        of mass rounded to a pixel (the array centre for an empty object).
+    """
+    density = np.square(np.abs(obj), dtype=np.float64)
+    total = density.sum()
+    centre = [n // 2 for n in obj.shape]
+    if total > 0:
+        grids = (np.arange(n) for n in obj.shape)
+        centre = [int(np.clip(np.rint((density.sum(axis=tuple(a for a in range(3) if a != k))
+                                       * g).sum() / total), 0, n - 1))
+                  for k, (g, n) in enumerate(zip(grids, obj.shape))]
+    return [(name, centre[k], np.take(obj, centre[k], axis=k)) for k, name in enumerate("zyx")]
+
+
+def _object_slices(fig, amplitude_axes, phase_axes, out):
+    obj = np.asarray(out["sample_ret"])
+    peak = float(np.abs(obj).max()) or 1.0
+    box = _zoom(np.abs(obj) > PHASE_SHOWN * peak)
+    for (name, index, plane), ax_amp, ax_phase in zip(slice_planes(obj), amplitude_axes,
+                                                      phase_axes):
+        rows, cols = [axis for axis in "zyx" if axis != name]
+        row_axis, col_axis = "zyx".index(rows), "zyx".index(cols)
+        extent = _pixel_extent(obj.shape, row_axis, col_axis)
+        im = ax_amp.imshow(np.abs(plane), cmap="viridis", vmin=0, vmax=peak, extent=extent)
+        fig.colorbar(im, ax=ax_amp, shrink=0.8, label="|o| (data amplitude units)")
+        ax_amp.set_title(f"object |o| at {name} = {index} (centre of mass)", fontsize=9)
+        visible = np.abs(plane) > PHASE_SHOWN * peak
+        cmap = _grey_where_blank("twilight")
+        im = ax_phase.imshow(np.where(visible, np.angle(plane), np.nan), cmap=cmap,
+                             vmin=-np.pi, vmax=np.pi, extent=extent)
+        fig.colorbar(im, ax=ax_phase, shrink=0.8, label="phase (rad)")
+        ax_phase.set_title(f"phase at {name} = {index}, where |o| > "
+                           f"{PHASE_SHOWN:.0%} of its peak (grey: not shown)", fontsize=9)
+        for ax in (ax_amp, ax_phase):
+            ax.set_xlabel(f"{cols} (pixels from the centre)")
+            ax.set_ylabel(f"{rows} (pixels)")
+            if box is not None:           # a small object in a large array: show its region
+                ax.set_xlim(*box[col_axis])
+                ax.set_ylim(*box[row_axis][::-1])
+
+
+#: pixels shown around the object's region in the 3D slices
+ZOOM_MARGIN = 6
+
+
+def _zoom(shown):
+    """Per axis, the coordinate range (pixels from the centre) of the pixels ``shown`` with
+    :data:`ZOOM_MARGIN` around, as square as the array allows; None when nothing is
+    shown."""
+    if not shown.any():
+        return None
+    ranges = []
+    for axis, n in enumerate(shown.shape):
+        used = np.flatnonzero(shown.any(axis=tuple(a for a in range(shown.ndim) if a != axis)))
+        ranges.append((used[0] - n // 2, used[-1] - n // 2))
+    half = max(hi - lo for lo, hi in ranges) / 2 + ZOOM_MARGIN
+    return [(max((lo + hi) / 2 - half, -(n // 2)) - 0.5,
+             min((lo + hi) / 2 + half, n - n // 2 - 1) + 0.5)
+            for (lo, hi), n in zip(ranges, shown.shape)]
+
+
+def _pixel_extent(shape, row_axis, col_axis):
+    """imshow's extent putting pixel centres at ``index - N // 2`` (the file's axes)."""
+    rows, cols = shape[row_axis], shape[col_axis]
+    return (-(cols // 2) - 0.5, cols - cols // 2 - 0.5, rows - rows // 2 - 0.5, -(rows // 2) - 0.5)
+
+
+def _grey_where_blank(name):
+    import matplotlib
+    return matplotlib.colormaps[name].with_extremes(bad="0.8")
 
 
 def _object_panels(fig, ax_mod, ax_phase, out):

@@ -232,6 +232,40 @@ def test_corrections_and_the_support_summary_are_written_when_present(tmp_path, 
         assert "support_size" not in f["entry_1/result_1"]
 
 
+def test_3d_pictures_slice_through_the_centre_of_mass_and_hide_blank_phase(tmp_path, result):
+    # issue 32: a 3D result showed one plane of the amplitude and one of the phase
+    from prnf_core.results import PHASE_SHOWN, slice_planes
+    runner, out = result
+    obj = np.zeros((12, 10, 14), np.complex64)
+    obj[7:10, 2:5, 9:12] = 2 * np.exp(0.5j)               # centre of mass (8, 3, 10)
+    obj[7, 2, 9] = 0.1                                    # below 10% of the peak: no phase
+    assert [(name, index) for name, index, _ in slice_planes(obj)] == [("z", 8), ("y", 3),
+                                                                         ("x", 10)]
+    assert slice_planes(np.zeros((4, 4, 4)))[0][1] == 2   # empty: the array centre
+    volume = dict(out, sample_ret=obj, support=np.abs(obj) > 0)
+    for key in ("input_amp", "diffraction_amp", "input_mask"):
+        volume[key] = np.stack([out[key]] * 4)
+    fig = runner.plot_result(volume, tmp_path / "r.png")
+    titles = {ax.get_title(): ax for ax in fig.axes}
+    for name, index in (("z", 8), ("y", 3), ("x", 10)):
+        amplitude = titles[f"object |o| at {name} = {index} (centre of mass)"]
+        phase = next(ax for title, ax in titles.items() if title.startswith(f"phase at {name} = {index},"))
+        np.testing.assert_allclose(amplitude.images[0].get_array(),
+                                   np.abs(np.take(obj, index, axis="zyx".index(name))))
+        shown = np.ma.filled(phase.images[0].get_array().astype(float), np.nan)
+        plane = np.take(obj, index, axis="zyx".index(name))
+        np.testing.assert_allclose(shown[np.abs(plane) > PHASE_SHOWN * 2], 0.5, rtol=1e-6)
+        assert np.isnan(shown[np.abs(plane) <= PHASE_SHOWN * 2]).all()
+        assert amplitude.get_xlabel() and amplitude.get_ylabel()
+    assert titles["phase at z = 8, where |o| > 10% of its peak (grey: not shown)"]
+    colour_bars = [ax for ax in fig.axes if ax.get_ylabel() in ("phase (rad)",
+                                                                 "|o| (data amplitude units)")]
+    assert len(colour_bars) == 6
+    for word in ("model", "eCon", "eMod", "PRTF"):
+        assert word in " ".join(titles)
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def _filters_used(path):
     import h5py
     found = {}
