@@ -92,6 +92,32 @@ def main():
     for name, (secs, size) in totals.items():
         print(f"  all: {name}: {secs:.2f} s ({secs / seconds:.0%} of the run), "
               f"{size / 2 ** 20:.0f} MiB of {raw / 2 ** 20:.0f}")
+    save_files(out, seconds, args.rounds)
+
+
+def save_files(out, seconds, rounds):
+    """The whole result file through save_h5, each --compression choice, alternating."""
+    from prnf_core.results import COMPRESSIONS, check_compression, save_h5
+    usable = []
+    for choice in COMPRESSIONS:
+        try:
+            check_compression(choice)
+            usable.append(choice)
+        except Exception:
+            pass
+    best = {c: np.inf for c in usable}
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "r.h5")
+        for _ in range(rounds):
+            for choice in usable:
+                start = time.perf_counter()
+                save_h5(out, path, compression=choice)
+                best[choice] = min(best[choice], time.perf_counter() - start)
+                sizes = os.path.getsize(path)
+                best[choice + " size"] = sizes
+    for choice in usable:
+        print(f"  save_h5 --compression {choice}: {best[choice]:.2f} s "
+              f"({best[choice] / seconds:.0%} of the run), {best[choice + ' size'] / 2 ** 20:.0f} MiB")
 
 
 if __name__ == "__main__":
