@@ -288,6 +288,7 @@ class _Loop:
         self.support = np.array(stream.support, dtype=bool).reshape(-1)
         # the old support in bit 0, the new one in bit 1 from the selection to the update
         self.state = self.support.view(np.uint8)
+        stream.release()        # copied: the incoming volume need not last the whole run
         self.bg = np.array(stream.background.astype(np.float64) / self.unit if data.background else [],
                            dtype=rdtype)
         self.score = np.empty(self.size, np.float32)   # filled only when needed (scores())

@@ -33,17 +33,25 @@ REFERENCES = ("max", "rms")
 _warned = set()
 
 
-@functools.lru_cache(maxsize=8)
-def gaussian_transfer(shape, sigma, dtype):
+def gaussian_factors(shape, sigma, dtype):
     """The half-spectrum (rfftn layout) transform of a periodic Gaussian of width ``sigma``
-    pixels, divided by the array size (the inverse FFT is unnormalised)."""
-    axes = []
+    pixels, divided by the array size (the inverse FFT is unnormalised), as one factor per
+    axis shaped to broadcast: the Gaussian is separable. A whole transfer volume per sigma
+    (sigma changes at every support update) cost a quarter volume each, kept in a cache of
+    8: two volumes at 256^3."""
+    factors = []
     for k, n in enumerate(shape):
         freq = np.fft.rfftfreq(n) if k == len(shape) - 1 else np.fft.fftfreq(n)
         view = [1] * len(shape)
         view[k] = -1
-        axes.append(np.exp(-2.0 * (np.pi * sigma * freq) ** 2).reshape(view))
-    return (functools.reduce(np.multiply, axes) / np.prod(shape)).astype(dtype)
+        factor = np.exp(-2.0 * (np.pi * sigma * freq) ** 2) / (np.prod(shape) if k == 0 else 1)
+        factors.append(factor.astype(dtype).reshape(view))
+    return factors
+
+
+def gaussian_transfer(shape, sigma, dtype):
+    """The whole transfer volume (:func:`gaussian_factors` multiplied out; for tests)."""
+    return functools.reduce(np.multiply, gaussian_factors(shape, sigma, dtype))
 
 
 def smooth_modulus(score, sigma, threads=1):
@@ -54,7 +62,8 @@ def smooth_modulus(score, sigma, threads=1):
     np.sqrt(np.maximum(score, 0, out=pair.real), out=pair.real)
     if sigma > 0:
         pair.forward()
-        pair.spectrum *= gaussian_transfer(score.shape, float(sigma), score.dtype)
+        for factor in gaussian_factors(score.shape, float(sigma), score.dtype):
+            pair.spectrum *= factor                     # in place: no volume-sized transfer
         pair.inverse()
         np.maximum(pair.real, 0, out=pair.real)       # ringing must not go negative
     return pair.real

@@ -207,7 +207,6 @@ class MergeAccumulator:
 
     def __init__(self, reference=None, keep_curves=True, phasor_only=False):
         self.reference = reference
-        self._reference_spectrum = None     # modulus_spectrum(reference), made on the first add
         self.keep_curves = keep_curves
         self.phasor_only = phasor_only      # only what the PRTF needs (every repeat's phases)
         self.count = 0
@@ -225,7 +224,6 @@ class MergeAccumulator:
         density = _unit_modulus(obj)
         np.square(density, out=density)
         self.reference = np.roll(obj, centre_of_mass_shift(density), tuple(range(obj.ndim)))
-        self._reference_spectrum = None
 
     def add(self, stream, repeat_id=None, min_agreement=None):
         """Align one stream's estimate to the reference and add it to the sums (in the
@@ -239,10 +237,9 @@ class MergeAccumulator:
             del model
         if self.reference is None:
             self.set_reference(stream.x)
-        if self._reference_spectrum is None:
-            self._reference_spectrum = modulus_spectrum(self.reference)
-        x, (use_twin, shift, _) = aligned(self.reference, stream.x,
-                                          reference_spectrum=self._reference_spectrum)
+        # made again at each add (one real FFT), not kept: held, it cost half a volume for
+        # the whole of every later repeat's iterations
+        x, (use_twin, shift, _) = aligned(self.reference, stream.x)
         agrees = agreement(x, self.reference)
         if min_agreement is not None and agrees < min_agreement:
             return agrees
@@ -268,8 +265,8 @@ class MergeAccumulator:
         return agrees
 
     def finish(self):
-        """Drop the reference and its modulus spectrum (1.5 volumes): nothing more will be added."""
-        self.reference = self._reference_spectrum = None
+        """Drop the reference (a volume): nothing more will be added."""
+        self.reference = None
         return self
 
     def _add_sum(self, key, value):

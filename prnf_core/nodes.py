@@ -204,7 +204,13 @@ class AlgorithmNode(Node):
         self.values = values
 
     def run(self, fathers, ctx, rng=None):
-        stream = merge_streams(fathers) if len(fathers) > 1 else fathers[0]
+        if len(fathers) > 1:
+            stream = merge_streams(fathers)
+            stream.disposable = True            # made here: nobody else holds it
+            for father in fathers:
+                father.release()
+        else:
+            stream = fathers[0]
         if self.params["support_size"] is not None:
             self._check_support_size(stream)
         return self.iterate(stream, ctx)

@@ -397,6 +397,9 @@ class Runner:
         outputs, users = {}, {n.id: len(n.children) for n in self.order}
         for node in self.order:
             fathers = [outputs[f.id] for f in node.fathers]
+            for f, stream in zip(node.fathers, fathers):
+                # this node is the last to read it: it may drop its volumes once copied
+                stream.disposable = users[f.id] == 1 and node.fathers.count(f) == 1
             rng = None
             if node.kind == "input":
                 key = (int(repeat_id), self.inputs.index(node))
@@ -406,7 +409,9 @@ class Runner:
                 users[f.id] -= 1
                 if users[f.id] == 0:
                     del outputs[f.id]
-        return outputs[self.output.id]
+        result = outputs[self.output.id]
+        result.disposable = False       # the runner's from here (merge, checkpoint)
+        return result
 
     # ------------------------------------------------------------------ files
     def model_document(self, skeleton=True):

@@ -81,7 +81,9 @@ def mean_phase_gradient(obj, support=None):
         lo[axis], hi[axis] = slice(0, -1), slice(1, None)
         lo, hi = tuple(lo), tuple(hi)
         pairs = inside[lo] & inside[hi]
-        total = np.sum(np.conj(obj[lo][pairs]) * obj[hi][pairs], dtype=np.complex128)
+        # products in double precision: single-precision objects in large data units
+        # (5.5e19 with a hot pixel) overflow float32 when multiplied
+        total = np.sum(np.conj(obj[lo][pairs].astype(np.complex128)) * obj[hi][pairs])
         gradient.append(float(np.angle(total)) if total != 0 else 0.0)
     return gradient
 

@@ -37,6 +37,10 @@ class Stream:
         eMod of the support-constrained estimate (the answer a node would hand on), sampled
         every :data:`ESTIMATE_EVERY` iterations and at a node's last one, NaN elsewhere (and
         for nodes that do not measure it).
+    disposable : bool
+        Set by the runner when the node about to run on this stream is its last user: the
+        node may then drop ``x`` and ``support`` once it has copied them (the engine does:
+        the incoming volume was held through all of the node's iterations).
     path : list of str
         Names of the algorithm nodes executed so far (branches joined with ``|``).
     """
@@ -49,6 +53,7 @@ class Stream:
     econ: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     path: list = dataclasses.field(default_factory=list)
     emod_estimate: np.ndarray = None
+    disposable: bool = False
 
     def __post_init__(self):
         if self.emod_estimate is None:         # not measured: NaN beside every eMod
@@ -105,6 +110,12 @@ class Stream:
         """What ranks repeats: the free eMod when free pixels are on, else the eMod."""
         free = self.free_errors()[0]
         return free if np.isfinite(free) else self.estimate_emod()
+
+    def release(self):
+        """Drop ``x`` and ``support`` if this stream is :attr:`disposable` (nobody else will
+        read them); the rest (data, background, curves, path) stays."""
+        if self.disposable:
+            self.x = self.support = None
 
     def record(self, name, emod, econ, emod_estimate=None):
         """Append one node's error curves and name to the history (``emod_estimate``: the
