@@ -208,6 +208,8 @@ def build_parser():
                             "replays it, or edit it first")
     phase.add_argument("--checkpoint", default=None,
                        help="HDF5 file keeping finished repeats; run again to resume")
+    _add_compression_option(phase)
+    _add_preparation_options(phase)
     _add_geometry_options(phase)
 
     demo = sub.add_parser("demo", help="simulate a pattern and phase it with spipy's example network")
@@ -297,14 +299,46 @@ def _check_option_order(parser, argv):
                  f"{' '.join(shlex.quote(t) if t != '...' else t for t in fixed)}")
 
 
-def _add_run_options(p, repeat=1, seed=None, keep_best=None, from_model=False):
-    """``from_model``: unset options take the model file's run options (``prnf run``)."""
-    recorded = "; default: the model file's run options, else " if from_model else ""
+def _add_compression_option(p):
     p.add_argument("--compression", default="auto", metavar="{auto,gzip,zstd,blosc2,none}",
                    help="of the result file's datasets: auto (default) gzips those that "
                         "compress (support, mask, PRTF) and stores float volumes raw, readable "
                         "by any HDF5; zstd and blosc2 are faster and need hdf5plugin to write "
                         "and to read (pip install 'prnf[compression]')")
+
+
+def _add_preparation_options(p):
+    """Data preparation from Bragg CDI practice (pInput's photon_threshold, bin, fft_size)."""
+    p.add_argument("--photon-threshold", type=float, default=None, metavar="I",
+                   help="intensities below I set to 0 (measured zeros), as cohere's "
+                        "amp_threshold")
+    p.add_argument("--bin", default=None, metavar="B",
+                   help="sum the intensities over blocks: 2, or one per axis like 1,2,2")
+    p.add_argument("--fft-size", choices=("crop", "pad"), default=None,
+                   help="crop or pad each axis to an FFT-friendly length about the centre "
+                        "(padding is masked)")
+
+
+def _preparation_config(args):
+    config = {}
+    if args.photon_threshold is not None:
+        config["photon_threshold"] = args.photon_threshold
+    if args.bin is not None:
+        try:
+            factors = [int(v) for v in args.bin.split(",")]
+        except ValueError:
+            raise PRNFError(f"--bin {args.bin!r}: give an integer like 2, or one per axis "
+                            "like 1,2,2") from None
+        config["bin"] = factors[0] if len(factors) == 1 else factors
+    if args.fft_size is not None:
+        config["fft_size"] = args.fft_size
+    return config
+
+
+def _add_run_options(p, repeat=1, seed=None, keep_best=None, from_model=False):
+    """``from_model``: unset options take the model file's run options (``prnf run``)."""
+    recorded = "; default: the model file's run options, else " if from_model else ""
+    _add_compression_option(p)
     p.add_argument("--repeat", type=int, default=repeat,
                    help="independent phasings per rank" + (recorded + "1" if from_model else ""))
     p.add_argument("--seed", type=int, default=seed, help="random seed (default: " +
@@ -764,6 +798,7 @@ def _phase_config(args):
         except ValueError:
             raise PRNFError(f"--center {args.center!r}: give pixel indices like 61,61, or one of "
                             f"{', '.join(CENTER_RULES)}") from None
+    config.update(_preparation_config(args))
     return config
 
 

@@ -125,7 +125,7 @@ def array_shape(path, shape=None):
         if suffix in (".h5", ".hdf5", ".cxi"):
             import h5py
             with h5py.File(path, "r") as f:
-                dataset = dataset or (CXI_DATA if suffix == ".cxi" else None)
+                dataset = dataset or (CXI_DATA if _is_cxi(f, path) else None)
                 item = f.get(dataset) if dataset else None
                 return tuple(item.shape) if isinstance(item, h5py.Dataset) else None
     except Exception:          # reading the file later says what is wrong with it
@@ -172,10 +172,16 @@ def _pick_variable(path, names, wanted, read):
     return read(names[0])
 
 
+def _is_cxi(f, path):
+    """A CXI file by name or by content: PRNF's own results are CXI files whatever their
+    suffix (``result.h5``), and hold ``cxi_version`` at the root."""
+    return str(path).lower().endswith(".cxi") or "cxi_version" in f
+
+
 def _read_h5(path, dataset=None, **_):
     import h5py
     with h5py.File(path, "r") as f:
-        if dataset is None and path.lower().endswith(".cxi") and CXI_DATA in f:
+        if dataset is None and _is_cxi(f, path) and CXI_DATA in f:
             dataset = CXI_DATA
         if dataset is None:
             raise DataFileError(_name_a_dataset(path, f))
@@ -216,9 +222,11 @@ def cxi_mask(path):
     import h5py
     path = os.fspath(path)
     named = _WITH_DATASET.match(path)
-    if named or not path.lower().endswith(".cxi") or not os.path.isfile(path):
+    if named or not path.lower().endswith((".cxi", ".h5", ".hdf5")) or not os.path.isfile(path):
         return None
     with h5py.File(path, "r") as f:
+        if not _is_cxi(f, path):
+            return None
         return (f[CXI_MASK][()] != 0).astype(np.uint8) if CXI_MASK in f else None
 
 

@@ -553,6 +553,7 @@ def result_dict(acc, runner, seed, repeat, keep_best):
         "input_amp": d.centred(d.amplitude.astype(real, copy=False)),
         "input_mask": d.centred(~d.measured),
         "center": d.center,
+        "preparation": dict(getattr(d, "preparation", None) or {}),
         "model": runner.model_document(skeleton=True),
         "seed": seed,
         "repeat": repeat,

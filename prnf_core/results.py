@@ -281,6 +281,9 @@ def _write_process(image, out, command, found):
     process["command"] = command if command is not None else " ".join(sys.argv)
     process["configuration"] = json.dumps(out["model"])
     process["seed"] = str(out["seed"])
+    # what was done to the pattern before phasing (photon threshold, binning, FFT size):
+    # each step with its parameters and the shape after it; {} when none
+    process["data_preparation"] = json.dumps(out.get("preparation") or {})
 
 
 #: corrections key -> (units, description) of ``entry_1/image_1/process_2``

@@ -387,10 +387,10 @@ def test_a_result_file_phases_its_own_measured_pattern_again(tmp_path, capsys, m
     with h5py.File("again.cxi") as f:
         np.testing.assert_allclose(f["entry_1/data_1/data"][()], pattern, rtol=1e-5)
     import shutil
-    shutil.copy("r.cxi", "r.h5")
-    capsys.readouterr()
-    assert _quick_phase("r.h5", "--out", "other.h5") == 1
-    assert "name the dataset, e.g. 'r.h5:/entry_1/data_1/data'" in capsys.readouterr().err
+    shutil.copy("r.cxi", "r.h5")       # the default name of a result: CXI by its content
+    assert _quick_phase("r.h5", "--out", "other.h5") == 0
+    with h5py.File("r.h5") as f, h5py.File("other.h5") as g:
+        np.testing.assert_array_equal(g["entry_1/data_1/data"][()], f["entry_1/data_1/data"][()])
 
 
 def test_the_summary_tells_the_support_and_the_corrections():
@@ -437,3 +437,24 @@ def test_center_max_is_passed_to_the_input(tmp_path, capsys):
     assert main(["phase", str(tmp_path / "p.npy"), "--center", "brightest", "--out",
                  str(tmp_path / "r.h5")]) == 1
     assert "give pixel indices like 61,61, or one of auto, max" in capsys.readouterr().err
+
+
+def test_phase_prepares_the_data_as_asked_and_records_it(tmp_path):
+    # issue 32: photon threshold, binning and FFT-friendly sizes as prnf phase options,
+    # each recorded in the result
+    import h5py
+    import json as _json
+    from prnf_core.simulate import simulate_pattern
+    intensity, mask, _ = simulate_pattern((78, 78), 4, photons=1e6, beamstop=0, gap=0, seed=1)
+    np.save(tmp_path / "p.npy", intensity)
+    out = tmp_path / "r.h5"
+    assert main(["phase", str(tmp_path / "p.npy"), "-q", "--iterations", "60", "--repeat", "2",
+                 "--seed", "1", "--photon-threshold", "1", "--bin", "2", "--fft-size", "crop",
+                 "--out", str(out)]) == 0
+    with h5py.File(out, "r") as f:
+        steps = _json.loads(f["entry_1/image_1/process_1/data_preparation"][()])
+        assert list(steps) == ["photon_threshold", "bin", "fft_size"]
+        assert steps["bin"]["shape"] == [39, 39] and steps["fft_size"]["shape"] == [36, 36]
+        assert f["entry_1/image_1/data"].shape == (36, 36)
+    assert main(["phase", str(tmp_path / "p.npy"), "-q", "--bin", "two",
+                 "--out", str(tmp_path / "s.h5")]) == 1

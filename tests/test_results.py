@@ -158,12 +158,14 @@ def test_a_result_given_as_input_reads_the_measured_pattern(tmp_path, result, su
     _, out = result
     path = _saved(tmp_path, out, "r" + suffix)
     intensity = np.square(out["input_amp"])
-    if suffix == ".cxi":
-        np.testing.assert_allclose(load_array(path), intensity)
-        np.testing.assert_array_equal(cxi_mask(path), out["input_mask"])
-    else:           # an .h5 file must name its dataset: the message names the pattern's
-        with pytest.raises(DataFileError, match=r"e\.g\. '.*r\.h5:/entry_1/data_1/data'"):
-            load_array(path)
+    # a CXI file by its content (cxi_version), whatever its suffix: the default result.h5
+    np.testing.assert_allclose(load_array(path), intensity)
+    np.testing.assert_array_equal(cxi_mask(path), out["input_mask"])
+    plain = tmp_path / "plain.h5"           # not CXI: it must name its dataset
+    with h5py.File(plain, "w") as f:
+        f["entry_1/data_1/data"] = intensity
+    with pytest.raises(DataFileError, match=r"e\.g\. '.*plain\.h5:/entry_1/data_1/data'"):
+        load_array(str(plain))
     np.testing.assert_allclose(load_array(f"{path}:/entry_1/data_1/data"), intensity)
 
 
