@@ -150,7 +150,8 @@ def orientation_score(obj, support=None):
     The rule, in order: the normalised third moment (skewness) of the density ``|x|^2`` on
     the support along the axis where it is largest in magnitude (the first of equals), if
     at least :data:`SKEW_DECIDES` (not the first axis where it is nonzero: a small skewness,
-    0.014 on a simulated crystal, is near what reconstruction noise changes); if the density is nearly centrosymmetric along every axis, the quadratic phase moment
+    0.014 on a simulated crystal, is near what reconstruction noise changes); if the
+    density is nearly centrosymmetric along every axis, the quadratic phase moment
     ``sum |x|^2 phi rho^2 / sum |x|^2 rho^2`` (``phi`` the phase about the amplitude-weighted
     mean phase, ``rho`` the distance from the centre of mass), if at least
     :data:`PHASE_DECIDES` rad; else the largest skewness if not 0, else 0 (``x`` and its
