@@ -1,5 +1,5 @@
 """VTK export (issue 32): the object's amplitude, phase and support round-trip through a
-.vti file, read back here with NumPy (pyevtk writes, it does not read)."""
+.vti file, read back with NumPy and with VTK's own reader (pyevtk writes, it does not read)."""
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -110,3 +110,27 @@ def test_phase_writes_vtk_through_the_output_checks(tmp_path, capsys, monkeypatc
     assert main(["phase", "pattern.npy", *quick, "--out", "r3.h5", "--vtk", "r3.vti"]) == 1
     assert "pip install 'prnf[vtk]'" in capsys.readouterr().err
     assert not (tmp_path / "r3.h5").exists()                           # refused before the run
+
+
+def test_vtk_s_own_reader_opens_the_file_as_paraview_would(tmp_path):
+    # pyevtk only writes: VTK's XML image reader (what ParaView and napari's VTK readers
+    # use) must read the same amplitude, phase, spacing and origin back
+    vtk = pytest.importorskip("vtk", reason="VTK's reader: pip install vtk (in the test extra)")
+    from vtk.util.numpy_support import vtk_to_numpy
+    geometry = {"wavelength": 1.5e-10, "distance": 0.7, "pixel_size": 75e-6}
+    out = _out((5, 6, 7), seed=2, geometry=geometry)
+    write_vti(out, tmp_path / "o.vti")
+    reader = vtk.vtkXMLImageDataReader()
+    reader.SetFileName(str(tmp_path / "o.vti"))
+    reader.Update()
+    image = reader.GetOutput()
+    assert image.GetDimensions() == (7, 6, 5)                          # x, y, z
+    points = image.GetPointData()
+    obj = out["sample_ret"]
+    for name, expected in (("amplitude", np.abs(obj)), ("phase", np.angle(obj))):
+        read = vtk_to_numpy(points.GetArray(name)).reshape(obj.shape)  # x fastest: C order
+        np.testing.assert_array_equal(read, expected)
+    pixel = [1.5e-10 * 0.7 / (n * 75e-6) for n in obj.shape]
+    np.testing.assert_allclose(image.GetSpacing(), pixel[::-1], rtol=1e-6)
+    np.testing.assert_allclose(image.GetOrigin(),
+                               [-(n // 2) * p for n, p in zip(obj.shape, pixel)][::-1], rtol=1e-6)
