@@ -284,6 +284,10 @@ def _write_process(image, out, command, found):
     # what was done to the pattern before phasing (photon threshold, binning, FFT size):
     # each step with its parameters and the shape after it; {} when none
     process["data_preparation"] = json.dumps(out.get("preparation") or {})
+    process["data_preparation"].attrs.update({
+        "description": "JSON: each preparation step applied to the pattern before phasing "
+                       "(photon_threshold, bin, fft_size) with its parameters and the shape "
+                       "after it; {} when none", "units": ""})
 
 
 #: corrections key -> (units, description) of ``entry_1/image_1/process_2``
