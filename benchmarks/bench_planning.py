@@ -5,7 +5,8 @@ folder), one repeat of a network (RAAR with threshold shrinkwrap every 10 iterat
 ERA) runs twice: the first run plans (the split plans of the iteration and the smoothing's
 real transforms), the second finds the plans made. Printed: both wall times, their ratio,
 and the warm run's time per iteration. Then the per-iteration speed of the plans found
-with the planning time limit (``PRNF_FFTW_TIMELIMIT``, default 2 s per plan) against
+with the planning time limit (``PRNF_FFTW_TIMELIMIT``, default 2 s per plan; set it to
+compare another) against
 plans made without one, in alternating warm processes (the machine is shared: compare
 within one run).
 
@@ -72,7 +73,8 @@ def main():
                 pairs.append((run(shape, args.iterations, limited)[1],
                               run(shape, args.iterations, unlimited, limit="inf")[1]))
             a, b = (min(p[i] for p in pairs) for i in (0, 1))
-            print(f"  per iteration, best of {args.rounds}: plans limited to 2 s each "
+            limit = os.environ.get("PRNF_FFTW_TIMELIMIT", "2")
+            print(f"  per iteration, best of {args.rounds}: plans limited to {limit} s each "
                   f"{a / n * 1e3:.1f} ms, unlimited {b / n * 1e3:.1f} ms (ratio {a / b:.3f}); "
                   f"first run without the limit {unlimited_first:.1f} s", flush=True)
 
