@@ -780,11 +780,8 @@ Phase a measured pattern knowing nothing about the object. The 'auto' recipe:
 The network is an ordinary model file (--dump-model): edit it and rerun with prnf run."""
 
 
-#: ``--center`` words: the centre of symmetry, the brightest pixel
-CENTER_RULES = ("auto", "max")
-
-
 def _phase_config(args):
+    from .data import CENTER_RULES      # --center's words: the input config's
     config = {"pattern_path": args.pattern, "mask_path": args.mask, "support_path": args.support,
               "support_mode": "fixed" if args.fixed_support else "start"}
     if args.fixed_support and not args.support:

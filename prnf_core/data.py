@@ -784,8 +784,17 @@ def crop_or_pad(intensity, bad, center, shape):
     symmetrically about ``center`` (the centre goes to ``m // 2``, or as near as the data's
     edges allow). Padded pixels are bad (they float: nothing was measured there), not
     measured zeros. Returns ``(intensity, bad, new centre)``."""
+    index, pad, new_center = _window(intensity.shape, center, shape)
+    intensity = np.pad(intensity[index], pad)
+    bad = np.pad(bad[index], pad, constant_values=True)
+    return intensity, bad, new_center
+
+
+def _window(old_shape, center, shape):
+    """How to crop or pad each axis of ``old_shape`` to ``shape`` about ``center`` (to
+    ``m // 2``, or as near as the edges allow): ``(index, pad widths, new centre)``."""
     index, pad, new_center = [], [], []
-    for n, c, m in zip(intensity.shape, center, shape):
+    for n, c, m in zip(old_shape, center, shape):
         if m <= n:
             start = min(max(c - m // 2, 0), n - m)
             index.append(slice(start, start + m))
@@ -796,20 +805,13 @@ def crop_or_pad(intensity, bad, center, shape):
             index.append(slice(None))
             pad.append((before, m - n - before))
             new_center.append(c + before)
-    intensity = np.pad(intensity[tuple(index)], pad)
-    bad = np.pad(bad[tuple(index)], pad, constant_values=True)
-    return intensity, bad, tuple(new_center)
+    return tuple(index), pad, tuple(new_center)
 
 
 def _crop_or_pad_centred(array, shape):
     """``array`` cropped or zero-padded to ``shape`` keeping its centre ``N // 2`` at ``M // 2``."""
-    index, pad = [], []
-    for n, m in zip(array.shape, shape):
-        start = max(n // 2 - m // 2, 0)
-        index.append(slice(start, start + min(m, n)))
-        before = max(m // 2 - n // 2, 0)
-        pad.append((before, max(m - n, 0) - before))
-    return np.pad(array[tuple(index)], pad)
+    index, pad, _ = _window(array.shape, [n // 2 for n in array.shape], shape)
+    return np.pad(array[index], pad)
 
 
 def fourier_resample(array, shape):

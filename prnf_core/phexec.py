@@ -158,8 +158,7 @@ class Runner:
     def _check_memory(self, repeat, keep):
         """Refuse a run that cannot fit before its data is read (a 1024^3 pattern once died
         in a raw MemoryError after 93 s)."""
-        from .memory import check_fits, run_peak
-        from .memory import check_disk, volume_bytes
+        from .memory import check_disk, check_fits, run_peak, volume_bytes
         shapes = [s for s in (n.peek_shape() for n in self.inputs) if s is not None]
         # beyond IN_MEMORY, kept repeats wait on disk (kept.py); one more is being phased
         kept = 0 if keep is None else min(keep, repeat, IN_MEMORY) + 1

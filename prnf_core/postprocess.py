@@ -204,13 +204,22 @@ def support_summary(support):
     size = int(np.count_nonzero(inside))
     if not size:
         return {"size": 0, "bbox": [], "components": 0}
-    bbox = []
-    for axis in range(inside.ndim):
-        used = np.flatnonzero(inside.any(axis=tuple(i for i in range(inside.ndim) if i != axis)))
-        bbox.append([int(used[0]), int(used[-1])])
+    bbox = bounding_box(inside)
     structure = ndimage.generate_binary_structure(inside.ndim, inside.ndim)
     _, components = ndimage.label(inside, structure)
     return {"size": size, "bbox": bbox, "components": int(components)}
+
+
+def bounding_box(mask):
+    """``[[first, last], ...]`` index per axis of the True pixels of ``mask``, both
+    inclusive (plain ints); ``[]`` when none is True."""
+    if not np.any(mask):
+        return []
+    box = []
+    for axis in range(mask.ndim):
+        used = np.flatnonzero(mask.any(axis=tuple(i for i in range(mask.ndim) if i != axis)))
+        box.append([int(used[0]), int(used[-1])])
+    return box
 
 
 def _signed(shift, shape):

@@ -80,7 +80,7 @@ def versions():
 #: a sample of which compresses well; the rest raw), ``gzip`` (every dataset),
 #: ``zstd``/``blosc2`` (hdf5plugin's multi-threaded filters: readers need hdf5plugin),
 #: ``none``. Measured at 256^3 (benchmarks/bench_save.py): float volumes of simulated data
-#: compress 1.1x, the support, mask, PRTF and background 13-400x; gzip everywhere took 11.4
+#: compress 1.1x, the support, mask, PRTF and background 13-640x; gzip everywhere took 11.4
 #: s (51% of a 20-iteration run), zstd 1.3 s
 COMPRESSIONS = ("auto", "gzip", "zstd", "blosc2", "none")
 #: ``auto`` compresses a dataset whose sample zlib shrinks at least this much
@@ -283,11 +283,10 @@ def _write_process(image, out, command, found):
     process["seed"] = str(out["seed"])
     # what was done to the pattern before phasing (photon threshold, binning, FFT size):
     # each step with its parameters and the shape after it; {} when none
-    process["data_preparation"] = json.dumps(out.get("preparation") or {})
-    process["data_preparation"].attrs.update({
-        "description": "JSON: each preparation step applied to the pattern before phasing "
-                       "(photon_threshold, bin, fft_size) with its parameters and the shape "
-                       "after it; {} when none", "units": ""})
+    _dataset(process, "data_preparation", json.dumps(out.get("preparation") or {}), "",
+             "JSON: each preparation step applied to the pattern before phasing "
+             "(photon_threshold, bin, fft_size) with its parameters and the shape after it; "
+             "{} when none")
 
 
 #: corrections key -> (units, description) of ``entry_1/image_1/process_2``
@@ -491,12 +490,11 @@ def _zoom(shown):
     """Per axis, the coordinate range (pixels from the centre) of the pixels ``shown`` with
     :data:`ZOOM_MARGIN` around, as square as the array allows; None when nothing is
     shown."""
-    if not shown.any():
+    from .postprocess import bounding_box
+    box = bounding_box(shown)
+    if not box:
         return None
-    ranges = []
-    for axis, n in enumerate(shown.shape):
-        used = np.flatnonzero(shown.any(axis=tuple(a for a in range(shown.ndim) if a != axis)))
-        ranges.append((used[0] - n // 2, used[-1] - n // 2))
+    ranges = [(lo - n // 2, hi - n // 2) for (lo, hi), n in zip(box, shown.shape)]
     half = max(hi - lo for lo, hi in ranges) / 2 + ZOOM_MARGIN
     return [(max((lo + hi) / 2 - half, -(n // 2)) - 0.5,
              min((lo + hi) / 2 + half, n - n // 2 - 1) + 0.5)

@@ -8,8 +8,9 @@ import scipy.fft as sfft
 
 from .data import PreparedData
 
-#: iterations between two measurements of the estimate's eMod (one FFT each: about 2% of
-#: the iterations' time) and of the progress reports
+#: iterations between two measurements of the estimate's eMod (one forward FFT of the
+#: estimate each, and that iteration's fused forward FFT made again) and of the progress
+#: reports
 ESTIMATE_EVERY = 50
 
 PRECISIONS = {"single": (np.float32, np.complex64), "double": (np.float64, np.complex128)}
