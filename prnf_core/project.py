@@ -33,6 +33,12 @@ KEYS = {
     ("input", "subtract_percentile"): ("None", "None", "subtract this percentile (0-100] of the data"),
     ("input", "spherical_support"): ("None", "None", "radius of a fixed spherical support (None: none)"),
     ("input", "init_model"): ("None", "None", "real-space start model file (padded shape)"),
+    ("input", "photon_threshold"): ("None", "None", "intensities below it set to 0 (measured "
+                                    "zeros), as cohere's amp_threshold"),
+    ("input", "bin"): ("None", "None", "sum intensities over blocks: 2, or one per axis like "
+                       "1,2,2; a block with a bad pixel floats"),
+    ("input", "fft_size"): ("None", "None", "crop or pad each axis to an FFT-friendly length "
+                            "about the centre (crop, pad; after padd_to_pow2)"),
     ("phasing", "repeats"): ("40", "40", "independent phasings per process"),
     ("phasing", "seed"): ("None", "None", "random seed of the run (None: a fresh one, reported); "
                           "set it to reproduce a run"),
@@ -58,6 +64,17 @@ def parse_schedule(text):
     if not steps:
         raise ConfigError("phasing|iters is empty: give a schedule like '100RAAR 200DM 200ERA'")
     return steps
+
+
+def _bin_factors(value):
+    """``input|bin`` as pInput's ``bin``: an integer, or ``1,2,2`` as one per axis."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise ConfigError(f"input|bin={value!r}: give an integer like 2, or one per axis like "
+                          "1,2,2") from None
 
 
 def _value(text):
@@ -166,6 +183,10 @@ class Project:
             "fixed_support_r": s["input|spherical_support"],
             "background": bool(s["phasing_parameters|background"]),
             "initial_model": s["input|init_model"],
+            # the preparation steps (absent from projects made before them: off)
+            "photon_threshold": s.get("input|photon_threshold"),
+            "bin": _bin_factors(s.get("input|bin")),
+            "fft_size": s.get("input|fft_size"),
         }
 
     def _load_data(self, s, parser):

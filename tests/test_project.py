@@ -1,6 +1,7 @@
 """The phase2d/phase3d project workflow: create, configure, run (1 and 2 processes), read."""
 import configparser
 import os
+import re
 import shlex
 import subprocess
 
@@ -87,6 +88,14 @@ def test_every_key_reaches_the_network(tmp_path, data):
     assert [(name, p["iteration"], p["support_size"]) for name, p in chain] == [
         ("HIO", 5, 77), ("RAAR", 6, 77), ("HPR", 7, 77), ("ERA", 8, 77)]
     assert chain[0][1]["gamma"] == 0.6 and chain[1][1]["beta"] == 0.7 and chain[2][1]["gamma"] == 0.6
+    # the preparation steps, as pInput's keys (issue 32)
+    phase2d.config_project({"input|photon_threshold": 2, "input|bin": "1,2",
+                            "input|fft_size": "crop"})
+    (inp,), _ = Project(tmp_path / "keys", 2).network()
+    c = inp.params["config_dict"]
+    assert c["photon_threshold"] == 2 and c["bin"] == [1, 2] and c["fft_size"] == "crop"
+    with pytest.raises(ConfigError, match=re.escape("input|bin='two'")):
+        phase2d.config_project({"input|bin": "two"})
     phase2d.config_project({"input|mask_edges": False, "input|padd_to_pow2": False})
     (inp,), _ = Project(tmp_path / "keys", 2).network()
     assert inp.params["config_dict"]["edge_mask"] is None
