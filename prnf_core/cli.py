@@ -605,15 +605,19 @@ def _finish(runner, out, args):
 
 def finished_lines(out):
     """The summary's lines on the finished object (issue 32): its support, the corrections
-    made after merging, and a warning for a support in several pieces; none for a result
+    made after merging, and a warning for an object in several pieces of its support
+    (pieces holding none of it, as a support chosen by size keeps, do not count); none for a result
     that has neither ``support_summary`` nor ``corrections``."""
     lines = []
     summary = out.get("support_summary") or {}
     if summary.get("size") is not None:
         lines.append(_support_line(summary))
-        pieces = summary.get("components") or 0
+        # pieces the object is in: a support chosen by size keeps empty single pixels too
+        held = summary.get("pieces_with_object")
+        pieces = (summary.get("components") if held is None else held) or 0
         if pieces > 1:
-            lines.append(f"warning: the support is in {pieces} separate pieces, a single "
+            where = "support is in" if held is None else "object is spread over"
+            lines.append(f"warning: the {where} {pieces} separate pieces, a single "
                          "object is one: the others may be noise, a twin image or a second "
                          "solution; look at the picture (--plot) before using the result")
     if out.get("corrections"):
@@ -627,6 +631,9 @@ def _support_line(summary):
     pieces = summary.get("components")
     if pieces is not None:
         words += f" in {pieces} piece{'' if pieces == 1 else 's'}"
+        holding = summary.get("pieces_with_object")
+        if holding is not None and holding != pieces:
+            words += f" ({holding} holding the object, 1% of its intensity or more)"
     if summary.get("bbox"):
         words += ", box " + "x".join(str(int(hi) - int(lo) + 1) for lo, hi in summary["bbox"])
     return words

@@ -185,29 +185,48 @@ def orientation_score(obj, support=None):
     return skew if abs(skew) > 1e-9 else 0.0
 
 
-def support_summary(support):
+#: A piece of the support counts as holding the object when it holds at least this share of
+#: the object's ``|x|^2`` on the support. A support chosen by size keeps pixels where the
+#: object is all but zero: spipy's example network (support 1.2 times the object, error
+#: 0.005) kept 26 single pixels beside the object, 27 pieces, one of them holding it.
+PIECE_SHARE = 0.01
+
+
+def support_summary(support, obj=None):
     """Size, bounding box and connected components of a support.
 
     Parameters
     ----------
     support : ndarray, bool or float in [0, 1]
         A float support (the fraction of merged repeats) counts the pixels above 0.5.
+    obj : ndarray, complex, optional
+        The object on it: then also how many pieces hold the object.
 
     Returns
     -------
     dict
         ``size`` (pixels), ``bbox`` (``[[lo, hi], ...]`` per axis, both inclusive; empty for
         an empty support), ``components`` (scipy.ndimage.label, full connectivity: pixels
-        touching by a corner are one component); plain ints.
+        touching by a corner are one component) and, with ``obj``, ``pieces_with_object``
+        (components holding at least :data:`PIECE_SHARE` of its ``|x|^2`` on the support);
+        plain ints.
     """
     inside = _mask(support, np.shape(support))
     size = int(np.count_nonzero(inside))
     if not size:
-        return {"size": 0, "bbox": [], "components": 0}
+        return {"size": 0, "bbox": [], "components": 0,
+                **({} if obj is None else {"pieces_with_object": 0})}
     bbox = bounding_box(inside)
     structure = ndimage.generate_binary_structure(inside.ndim, inside.ndim)
-    _, components = ndimage.label(inside, structure)
-    return {"size": size, "bbox": bbox, "components": int(components)}
+    labels, components = ndimage.label(inside, structure)
+    summary = {"size": size, "bbox": bbox, "components": int(components)}
+    if obj is not None:
+        density = _density(obj, inside)
+        shares = ndimage.sum_labels(density, labels, index=np.arange(1, components + 1))
+        total = float(np.sum(shares))
+        summary["pieces_with_object"] = (int(np.count_nonzero(shares >= PIECE_SHARE * total))
+                                         if total > 0 else 0)
+    return summary
 
 
 def bounding_box(mask):
@@ -261,7 +280,7 @@ def finish_result(out):
     corrections = {"phase_ramp": [0.0] * x.ndim, "shift": [0] * x.ndim, "phase_offset": 0.0,
                    "orientation": "as found", "center": center}
     if not np.any(x) or not inside.any():        # nothing to finish (the runner says why)
-        out["corrections"], out["support_summary"] = corrections, support_summary(inside)
+        out["corrections"], out["support_summary"] = corrections, support_summary(inside, x)
         return out
     x, support, inside, first = _centred(x, support, inside)
     x, ramp = remove_phase_ramp(x, inside)
@@ -280,7 +299,7 @@ def finish_result(out):
         "phase_offset": offset,
         "center": [c + g * n / (2 * np.pi) for c, g, n in zip(center, ramp, x.shape)]})
     out["sample_ret"], out["support"] = x, support
-    out["corrections"], out["support_summary"] = corrections, support_summary(inside)
+    out["corrections"], out["support_summary"] = corrections, support_summary(inside, x)
     log.info("finished the merged object: phase ramp %s rad/pixel removed (refined centre %s), "
              "shifted by %s, phase offset %.3f rad, orientation %s",
              ", ".join(f"{g:.4f}" for g in ramp),

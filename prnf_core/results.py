@@ -305,6 +305,9 @@ SUPPORT_SUMMARY = {
              "axis, both inclusive"),
     "components": ("support_components", "1", "connected pieces of the support (1 for a "
                    "single object)"),
+    "pieces_with_object": ("support_pieces_with_object", "1", "pieces of the support holding "
+                           "at least 1% of the object's |o|^2 on it (1 for a single object; a "
+                           "support chosen by size also keeps pieces where the object is zero)"),
 }
 
 

@@ -193,3 +193,27 @@ def test_the_centre_may_be_the_brightest_pixel(caplog):
     assert "= centre of symmetry" in caplog.text
     with pytest.raises(ConfigError, match=r"center='middle'.*\['auto', 'max'\]"):
         check_config({"center": "middle"})
+
+
+def test_pieces_holding_none_of_the_object_are_not_counted_as_its_pieces():
+    # spipy's example network (support by size, 1.2 times the object, error 0.005) kept 26
+    # empty single pixels beside the object: 'support in 27 pieces' and a warning
+    support = np.zeros((32, 32), bool)
+    obj = np.zeros((32, 32), np.complex64)
+    support[10:16, 10:16] = obj[10:16, 10:16] = 1.0           # the object
+    support[2, 2] = support[28, 5] = True                      # empty pixels of the support
+    obj[28, 5] = 1e-3
+    support[25:27, 25:27], obj[25:27, 25:27] = True, 0.5       # a real second piece
+    summary = support_summary(support, obj)
+    assert summary["components"] == 4 and summary["pieces_with_object"] == 2
+    assert "pieces_with_object" not in support_summary(support)
+
+
+def test_the_summary_warns_only_when_the_object_is_in_several_pieces():
+    from prnf_core.cli import finished_lines
+    summary = {"size": 191, "bbox": [[0, 88], [0, 83]], "components": 27}
+    one = finished_lines({"support_summary": dict(summary, pieces_with_object=1)})
+    assert one == ["support: 191 px in 27 pieces (1 holding the object, 1% of its intensity "
+                   "or more), box 89x84"]
+    two = finished_lines({"support_summary": dict(summary, pieces_with_object=2)})
+    assert two[1].startswith("warning: the object is spread over 2 separate pieces")
