@@ -19,8 +19,12 @@ os.environ.setdefault("PRNF_THREADS", "1")
 # against 0.192 for one seed). A developer's wisdom file (PATIENT plans of earlier runs) must
 # not decide a test's result: the test session plans from an empty wisdom cache of its own.
 if "PRNF_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
     import tempfile
     os.environ["PRNF_CACHE_DIR"] = tempfile.mkdtemp(prefix="prnf-test-cache-")
+    # one folder per test session, left behind in TMPDIR by every run before (100 of them)
+    atexit.register(shutil.rmtree, os.environ["PRNF_CACHE_DIR"], ignore_errors=True)
 
 SHARED = pathlib.Path(os.environ.get("PRNF_SHARED") or pathlib.Path(__file__).resolve().parent.parent / "shared")  # real data: $PRNF_SHARED, else ../shared
 SPIPY = SHARED / "data" / "spipy"

@@ -21,6 +21,7 @@ import logging
 import numpy as np
 
 from . import fft
+from .kernels import smoothing
 
 log = logging.getLogger("prnf.shrinkwrap")
 
@@ -54,19 +55,49 @@ def gaussian_transfer(shape, sigma, dtype):
     return functools.reduce(np.multiply, gaussian_factors(shape, sigma, dtype))
 
 
+def _smoothed(score, sigma, threads):
+    """``sqrt(max(score, 0))`` convolved with the Gaussian, not yet clipped at 0, in the real
+    pair's buffer (flat views of it through the parallel passes of ``kernels.smoothing``)."""
+    pair = fft.get_real_pair(score.shape, score.dtype, threads)
+    zero = score.dtype.type(0)
+    smoothing.sqrt_clipped(score.reshape(-1), pair.real.reshape(-1), zero)
+    if sigma > 0:
+        pair.forward()
+        first, *others = gaussian_factors(score.shape, float(sigma), score.dtype)
+        plane = functools.reduce(np.multiply, others, np.ones((1,) * score.ndim, score.dtype))
+        spectrum = pair.spectrum.reshape(pair.spectrum.shape[0], -1)
+        smoothing.multiply_separable(spectrum, first.reshape(-1),
+                                     np.ascontiguousarray(plane.reshape(-1)))
+        pair.inverse()
+    return pair.real
+
+
 def smooth_modulus(score, sigma, threads=1):
     """``sqrt(max(score, 0))`` convolved with a periodic Gaussian of width ``sigma`` pixels
     (``scipy.ndimage.gaussian_filter(..., mode='wrap')`` up to its truncation), clipped at 0:
     two real FFTW transforms whatever ``sigma``. Returns a buffer reused by the next call."""
-    pair = fft.get_real_pair(score.shape, score.dtype, threads)
-    np.sqrt(np.maximum(score, 0, out=pair.real), out=pair.real)
-    if sigma > 0:
-        pair.forward()
-        for factor in gaussian_factors(score.shape, float(sigma), score.dtype):
-            pair.spectrum *= factor                     # in place: no volume-sized transfer
-        pair.inverse()
-        np.maximum(pair.real, 0, out=pair.real)       # ringing must not go negative
-    return pair.real
+    smoothed = _smoothed(score, sigma, threads)
+    np.maximum(smoothed, 0, out=smoothed)              # ringing must not go negative
+    return smoothed
+
+
+def smooth_score(score, sigma, threads=1, support=None):
+    """Replace ``score`` (``|y|^2``, -1 outside the fixed support) in place by the smoothed
+    ``|y|`` (:func:`smooth_modulus`) where it is not -1. Returns the maximum, root mean square
+    and count of the new scores on ``support`` (within the fixed support), then on the whole
+    fixed support: what a threshold is a fraction of."""
+    flat = score.reshape(-1)
+    smoothed = _smoothed(score, sigma, threads)
+    inside = (np.ones(flat.size, bool) if support is None
+              else np.ascontiguousarray(support).reshape(-1))
+    parts = np.zeros((smoothing.CHUNKS, 6))
+    smoothing.clip_into_score(smoothed.reshape(-1), flat, inside, parts, score.dtype.type(0))
+    stats = []
+    for col in (smoothing.ON_SUPPORT, smoothing.ON_ELIGIBLE):
+        count = parts[:, col + 2].sum()
+        stats.append((parts[:, col].max(), np.sqrt(parts[:, col + 1].sum() / max(count, 1)),
+                      int(count)))
+    return stats
 
 
 class ThresholdRule:
@@ -98,21 +129,18 @@ class ThresholdRule:
     def rescore(self, score, support, sigma):
         """Turn ``score`` (``|y|^2``, float32, -1 outside the fixed support) into the smoothed
         ``|y|`` in place and return how many pixels the threshold keeps (guarded)."""
-        eligible = score >= 0
-        smoothed = smooth_modulus(score, sigma, self.workers)
-        support &= eligible
-        reference = self._reference(smoothed, support if support.any() else eligible)
-        np.copyto(score, smoothed, where=eligible)
-        count = int(np.count_nonzero(score >= self.threshold * reference)) if reference > 0 else 0
-        return self._guard(count)
+        on_support, on_eligible = smooth_score(score, sigma, self.workers, support)
+        reference = self._reference(*(on_support if on_support[2] else on_eligible))
+        if reference <= 0:
+            return self._guard(0)
+        level = float(self.threshold * reference)    # compared in double, as NumPy did
+        return self._guard(int(smoothing.count_at_least(score.reshape(-1), level)))
 
-    def _reference(self, smoothed, inside):
+    def _reference(self, top, rms, count):
         """What the threshold is a fraction of: the smoothed modulus' maximum on the support,
         or its root mean square there (``rms``, PyNX's default: a few bright pixels do not
         set it, so a sparse object's dimmer parts stay in)."""
-        if self.reference == "rms":
-            return float(np.sqrt(np.mean(np.square(smoothed[inside], dtype=np.float64))))
-        return float(np.max(smoothed, where=inside, initial=0.0))
+        return float(rms if self.reference == "rms" else top)
 
     def _guard(self, count):
         bounded = min(max(count, self.low), self.high)

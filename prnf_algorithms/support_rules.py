@@ -62,9 +62,7 @@ class BySize(SupportRule):
         sigma = self.node.values["support_sigma"]
         if sigma <= 0:
             return self.target(view.iteration), False
-        image = scores()
-        smoothed = shrinkwrap.smooth_modulus(image, sigma, self.threads)
-        np.copyto(image, smoothed, where=image >= 0)
+        shrinkwrap.smooth_score(scores(), sigma, self.threads)
         return self.target(view.iteration), True
 
 
@@ -90,7 +88,7 @@ class ByThreshold(SupportRule):
 
     def count(self, view, scores):
         image = scores()
-        count = self.rule.rescore(image, view.support.copy(),
+        count = self.rule.rescore(image, view.support,
                                   self.rule.sigma_at(view.iteration, view.iterations))
         return count, True
 

@@ -24,6 +24,43 @@ def test_smoothing_matches_its_numpy_twin(dtype, shape):
     np.testing.assert_allclose(smoothed, twin, rtol=1e-4, atol=2e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(40, 36), (12, 14, 10)])
+def test_smoothed_score_and_its_reference_match_their_numpy_twin(dtype, shape):
+    rng = np.random.default_rng(2)
+    score = (rng.random(shape) ** 4).astype(dtype)
+    score[rng.random(shape) < 0.3] = -1                 # off the fixed support
+    support = rng.random(shape) < 0.2
+    eligible = score >= 0
+    twin = np.maximum(ndimage.gaussian_filter(np.sqrt(np.maximum(score, 0).astype(np.float64)),
+                                              1.5, mode="wrap", truncate=8.0), 0)
+    new = score.copy()
+    on_support, on_eligible = shrinkwrap.smooth_score(new, 1.5, support=support)
+    assert new.dtype == dtype
+    np.testing.assert_array_equal(new[~eligible], -1)
+    np.testing.assert_allclose(new[eligible], twin[eligible], rtol=1e-4, atol=2e-5)
+    for stats, inside in ((on_support, support & eligible), (on_eligible, eligible)):
+        values = new[inside].astype(np.float64)
+        assert stats[2] == inside.sum()
+        assert stats[0] == values.max()
+        np.testing.assert_allclose(stats[1], np.sqrt(np.mean(values ** 2)), rtol=1e-12)
+    level = 0.4 * on_support[0]
+    assert shrinkwrap.smoothing.count_at_least(new.reshape(-1), level) == np.sum(new >= level)
+
+
+def test_the_threshold_reference_does_not_depend_on_the_thread_count():
+    import numba
+    rng = np.random.default_rng(3)
+    score = (rng.random((96, 80)) ** 4).astype(np.float32)
+    support = rng.random(score.shape) < 0.3
+    results = []
+    for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+        numba.set_num_threads(threads)
+        results.append(shrinkwrap.smooth_score(score.copy(), 1.0, support=support))
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert all(r == results[0] for r in results)
+
+
 def test_threshold_keeps_what_is_above_it_and_guards_with_a_word(caplog):
     score = np.full((32, 32), -1.0, np.float32)
     score[4:28, 4:28] = 0.0
