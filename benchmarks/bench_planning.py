@@ -43,10 +43,12 @@ print(json.dumps(times))
 """
 
 
-def run(shape, iterations, cache, limit=None):
+def run(shape, iterations, cache, limit=None, effort=None):
     env = {**os.environ, "PRNF_CACHE_DIR": cache}
     if limit is not None:
         env["PRNF_FFTW_TIMELIMIT"] = str(limit)
+    if effort is not None:
+        env["PRNF_FFTW_EFFORT"] = effort
     done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(shape), str(iterations)],
                           env=env, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -58,10 +60,16 @@ def main():
     parser.add_argument("--shapes", nargs="+", default=["512,512", "160,160,160", "256,256,210"])
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--efforts", action="store_true",
+                        help="only compare FFTW_MEASURE with FFTW_PATIENT: planning time and "
+                             "per-iteration speed of the plans each finds")
     args = parser.parse_args()
     n = args.iterations + 20
     for text in args.shapes:
         shape = [int(v) for v in text.split(",")]
+        if args.efforts:
+            compare_efforts(shape, args.iterations, args.rounds)
+            continue
         with tempfile.TemporaryDirectory() as limited, tempfile.TemporaryDirectory() as unlimited:
             first, warm = run(shape, args.iterations, limited)
             print(f"{'x'.join(map(str, shape))}: first run {first:.1f} s, warm {warm:.1f} s, "
@@ -77,6 +85,32 @@ def main():
             print(f"  per iteration, best of {args.rounds}: plans limited to {limit} s each "
                   f"{a / n * 1e3:.1f} ms, unlimited {b / n * 1e3:.1f} ms (ratio {a / b:.3f}); "
                   f"first run without the limit {unlimited_first:.1f} s", flush=True)
+
+
+def compare_efforts(shape, iterations, rounds):
+    """MEASURE against PATIENT, each from an empty wisdom file: what planning costs the first
+    run (first minus warm) and what the plans give per iteration (warm processes, alternating)."""
+    n, name = iterations + 20, "x".join(map(str, shape))
+    with tempfile.TemporaryDirectory() as measure, tempfile.TemporaryDirectory() as patient:
+        caches = {"FFTW_MEASURE": measure, "FFTW_PATIENT": patient}
+        planning, warm = {}, {effort: [] for effort in caches}
+        for effort, cache in caches.items():
+            first, again = run(shape, iterations, cache, effort=effort)
+            planning[effort] = first - again
+            warm[effort].append(again)
+        for _ in range(rounds):
+            for effort, cache in caches.items():
+                warm[effort].append(run(shape, iterations, cache, effort=effort)[1])
+        best = {effort: min(times) / n for effort, times in warm.items()}
+        gain = best["FFTW_MEASURE"] - best["FFTW_PATIENT"]
+        extra = planning["FFTW_PATIENT"] - planning["FFTW_MEASURE"]
+        payback = f"{extra / gain:.0f} iterations" if gain > 0 else "never (no gain)"
+        print(f"{name}: planning (first run minus warm) MEASURE {planning['FFTW_MEASURE']:.1f} s, "
+              f"PATIENT {planning['FFTW_PATIENT']:.1f} s; per iteration, best of {rounds + 1}: "
+              f"MEASURE {best['FFTW_MEASURE'] * 1e3:.2f} ms, PATIENT "
+              f"{best['FFTW_PATIENT'] * 1e3:.2f} ms (ratio "
+              f"{best['FFTW_MEASURE'] / best['FFTW_PATIENT']:.3f}); PATIENT pays back in {payback}",
+              flush=True)
 
 
 if __name__ == "__main__":

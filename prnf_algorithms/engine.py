@@ -269,7 +269,7 @@ class _Loop:
         self.nchunks = _threads.configure(ctx.threads or 1)
         cdtype, rdtype = ctx.complex_dtype, ctx.real_dtype
         data = stream.data
-        self.split = fft.get_split(data.shape, cdtype)
+        self.split = fft.get_split(data.shape, cdtype, ctx.run_iterations)
         self.ws = workspace(data, rdtype, self.split)
         self.execute = self.split.execute
         self.shape, self.size = data.shape, int(np.prod(data.shape))

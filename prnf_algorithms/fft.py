@@ -45,16 +45,36 @@ def _wisdom_file():
 
 
 def planner_effort():
-    """FFTW planner effort of the iteration's split plans: ``PRNF_FFTW_EFFORT`` (default
-    FFTW_PATIENT), each plan bounded by :func:`planning_limit`.
+    """FFTW planner effort asked for with ``PRNF_FFTW_EFFORT``, else FFTW_PATIENT: the
+    benchmark's floor, and the iteration's split plans when the run's length is not known
+    (:func:`split_effort` chooses for a run). Each plan is bounded by :func:`planning_limit`.
 
-    PATIENT, because the split plans are small (1-D and (n-1)-D, single-threaded): planning
-    them takes 1-12 s once per shape and precision (then the wisdom file answers), and the
-    column pass it finds vectorises across the block's columns (measured against MEASURE:
-    0.53 against 0.64 ms at 512^2, 4.4 against 4.8 ms at 128^3). EXHAUSTIVE found nothing
-    faster in 20 times the planning time. The benchmark plans its floor with the same effort.
+    PATIENT, because the split plans are small (1-D and (n-1)-D, single-threaded) and the
+    column pass it finds vectorises across the block's columns (measured against MEASURE,
+    warm: 29.4 against 36.2 ms per iteration at 160^3; no gain at 512^2, 2.29 against
+    2.09 ms). EXHAUSTIVE found nothing faster in 20 times the planning time.
     """
     return os.environ.get("PRNF_FFTW_EFFORT", "FFTW_PATIENT")
+
+
+#: Iterations after which PATIENT's extra planning has paid for itself in faster
+#: iterations: measured 1,073 at 160^3 (9.3 against 2.1 s of planning,
+#: 29.4 against 36.2 ms per iteration; ``bench_planning.py --efforts``), never at 512^2.
+PATIENT_PAYBACK = 1000
+
+
+def split_effort(iterations):
+    """The effort of the split plans for a run of ``iterations`` (all its repeats on all
+    ranks; None: unknown): PATIENT when the run is long enough to pay its planning back
+    (:data:`PATIENT_PAYBACK`), else MEASURE, planned in about a second. ``prnf phase``
+    (8 x 2200 iterations) plans PATIENT; a run of a few hundred iterations does not wait for
+    plans it cannot pay back. The choice depends on the run alone, not on earlier runs, so a
+    resumed checkpoint and every rank count plan alike (and the wisdom file then gives each
+    the same plans). PATIENT wisdom, once made by a long run, serves short runs too.
+    ``PRNF_FFTW_EFFORT`` overrides the rule."""
+    if "PRNF_FFTW_EFFORT" in os.environ or iterations is None:
+        return planner_effort()
+    return "FFTW_PATIENT" if iterations >= PATIENT_PAYBACK else "FFTW_MEASURE"
 
 
 def smoothing_effort():
@@ -231,7 +251,7 @@ class SplitPlans:
     ``execute(plan, in, out)``, which FFTW allows from any thread; 0 means "no transform".
     """
 
-    def __init__(self, shape, dtype):
+    def __init__(self, shape, dtype, effort=None):
         lib = library(dtype)
         self.execute, self.dtype = lib.execute, np.dtype(dtype)
         itemsize = self.dtype.itemsize
@@ -239,7 +259,8 @@ class SplitPlans:
         width = max(1, min(rest, _BLOCK_BYTES // (n0 * itemsize)))
         self.n0, self.width = n0, width - width % 8 if width >= 8 else width
         last = rest % self.width or self.width      # columns in the last block
-        effort = _EFFORT_FLAGS.get(planner_effort(), 0)
+        effort_name = effort or planner_effort()
+        effort = _EFFORT_FLAGS.get(effort_name, 0)
         started = time.perf_counter()
         load_wisdom()
         lib.plan_with_nthreads(1)
@@ -264,7 +285,7 @@ class SplitPlans:
                                plan([n0], last, last, 1, 1, block)], np.uint64)
         self.rest = rest
         lib.set_timelimit(-1.0)                  # FFTW's default again: no limit
-        _say_planned(f"the FFTs of shape {tuple(shape)} ({self.dtype})",
+        _say_planned(f"the FFTs of shape {tuple(shape)} ({self.dtype}, {effort_name})",
                      time.perf_counter() - started, save_wisdom())
 
     @property
@@ -290,9 +311,13 @@ class SplitPlans:
 _split = {}
 
 
-def get_split(shape, dtype):
-    """The cached :class:`SplitPlans` for this shape and dtype (planned once per process)."""
+def get_split(shape, dtype, iterations=None):
+    """The cached :class:`SplitPlans` for this shape and dtype, planned once per process and
+    effort (:func:`split_effort`; PATIENT plans also serve a run that asks for MEASURE)."""
     key = (tuple(int(n) for n in shape), np.dtype(dtype).str)
-    if key not in _split:
-        _split[key] = SplitPlans(shape, dtype)
-    return _split[key]
+    effort = split_effort(iterations)
+    for made in ((key, "FFTW_PATIENT"), (key, effort)):
+        if made in _split:
+            return _split[made]
+    _split[key, effort] = SplitPlans(shape, dtype, effort)
+    return _split[key, effort]

@@ -154,7 +154,7 @@ def check_environment():
     effort = os.environ.get("PRNF_FFTW_EFFORT")
     if effort is not None and effort not in FFTW_EFFORTS:
         raise ConfigError(f"PRNF_FFTW_EFFORT={effort!r}: give one of {', '.join(FFTW_EFFORTS)}, "
-                          "or unset it (FFTW_PATIENT)")
+                          "or unset it (PATIENT for long runs, MEASURE for short ones)")
     fftw_time_limit()
     folder = cache_dir()
     if not _writable_folder(folder):

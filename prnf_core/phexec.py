@@ -67,6 +67,7 @@ class Runner:
         self.last_seed = None
         self.checkpoint = None
         self.selection = None       # how keep_best/match chose the merged repeats (last run)
+        self.run_iterations = None  # iterations of the run under way, all repeats and ranks
 
     def reload(self, reload_dataset):
         """New data for inputs: ``{input_id: {"pattern_path": ..., "mask_path": ...}}`` (as
@@ -206,6 +207,8 @@ class Runner:
         seed = self.comm.bcast(self._guarded(lambda: self._resolve_seed(seed)))
         self.last_seed = seed
         total = repeat * self.comm.size
+        # the whole run's work, the same on every rank whatever their number
+        self.run_iterations = total * self.iterations_per_repeat()
         begin = getattr(self.progress, "begin", None)
         if begin is not None:
             begin(repeat, self.iterations_per_repeat())
@@ -392,7 +395,7 @@ class Runner:
 
     def _pass(self, repeat_id, seed):
         ctx = RunContext(precision=self.precision, threads=self.threads, progress=self.progress,
-                         repeat=repeat_id)
+                         repeat=repeat_id, run_iterations=self.run_iterations)
         outputs, users = {}, {n.id: len(n.children) for n in self.order}
         for node in self.order:
             fathers = [outputs[f.id] for f in node.fathers]

@@ -132,12 +132,16 @@ class Stream:
 
 @dataclasses.dataclass
 class RunContext:
-    """What a node needs besides its input streams: precision, threads and progress."""
+    """What a node needs besides its input streams: precision, threads and progress, and
+    ``run_iterations``: the iterations of all the run's algorithm nodes over all its
+    repeats on every rank (None when unknown), for work that pays back over a run (FFT
+    planning)."""
 
     precision: str = "single"
     threads: int | None = None
     progress: object = None   # callable(node, iterations_done, total, emod, repeat) or None
     repeat: int = 0
+    run_iterations: int | None = None
 
     @property
     def real_dtype(self):

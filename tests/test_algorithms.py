@@ -366,3 +366,29 @@ def test_a_support_size_beyond_the_fixed_support_is_refused(tmp_path):
 def test_constraint_flags_must_be_booleans(flag):
     with pytest.raises(ConfigError, match=f"{flag}='no': give True or False"):
         phmodel.HIO(5, 10, 0.9, **{flag: "no"})      # 'no' is truthy: it switched the flag on
+
+
+def test_the_split_plans_effort_follows_the_run_length(monkeypatch):
+    """PATIENT only for a run long enough to pay its planning back (issue 31), chosen from
+    the run alone; PRNF_FFTW_EFFORT overrides."""
+    from prnf_algorithms import fft
+    monkeypatch.delenv("PRNF_FFTW_EFFORT", raising=False)
+    assert fft.split_effort(fft.PATIENT_PAYBACK - 1) == "FFTW_MEASURE"
+    assert fft.split_effort(fft.PATIENT_PAYBACK) == "FFTW_PATIENT"
+    assert fft.split_effort(None) == "FFTW_PATIENT"            # unknown: the better plans
+    monkeypatch.setenv("PRNF_FFTW_EFFORT", "FFTW_ESTIMATE")
+    assert fft.split_effort(10 ** 6) == "FFTW_ESTIMATE"
+
+
+def test_the_runner_tells_the_nodes_the_run_length(tmp_path, monkeypatch):
+    from prnf_algorithms import fft
+    pattern, mask, _ = write_pattern(tmp_path)
+    asked, get_split = [], fft.get_split
+    monkeypatch.setattr(fft, "get_split",
+                        lambda shape, dtype, iterations=None: asked.append(iterations)
+                        or get_split(shape, dtype, iterations))
+    inp = phmodel.pInput(config(pattern, mask))
+    hio = phmodel.HIO(6, 60, 0.9).after(inp)
+    era = phmodel.ERA(4, 60).after(hio)
+    Runner([inp], phmodel.pOutput().after(era), progress=False).run(repeat=3, seed=1)
+    assert asked and set(asked) == {3 * (6 + 4)}
