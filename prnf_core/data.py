@@ -703,6 +703,22 @@ def prepare_steps(config, intensity, bad, center, initial_model=None, support=No
     return intensity, bad, center, initial_model, support, steps
 
 
+def prepared_shape(config, shape):
+    """The shape :func:`prepare_steps` makes of a pattern of ``shape``, known before it is read
+    (the memory check): binning keeps at most ``n // b`` pixels per axis (one fewer when the
+    centre's block leaves a partial block at both edges), then ``fft_size`` crops or pads.
+    A ``bin`` that does not fit the shape is refused here, before any work."""
+    shape = tuple(int(n) for n in shape)
+    kept = tuple(n for n in shape if n != 1)
+    if len(shape) > 2 and len(kept) >= 2:          # singleton axes dropped, as _squeezed does
+        shape = kept
+    if config.get("bin") is not None:
+        shape = tuple(n // b for n, b in zip(shape, _bin_factors(config["bin"], shape)))
+    if config.get("fft_size") is not None:
+        shape = tuple(fft_friendly_size(n, config["fft_size"]) for n in shape)
+    return shape
+
+
 def _by(shape):
     return "x".join(str(int(n)) for n in shape)
 

@@ -103,19 +103,21 @@ class pInput(Node):
         self._prepared = None
 
     def peek_shape(self):
-        """The pattern's shape before it is read (from an array given, or the file's
-        header), or None where the file does not tell it cheaply: a run's memory is checked
-        before anything is allocated."""
+        """The prepared pattern's shape before it is read (from an array given, or the
+        file's header, then ``bin`` and ``fft_size``), or None where the file does not tell
+        it cheaply: a run's memory is checked before anything is allocated."""
         if self._prepared is not None:
             return self._prepared.shape
+        config = self.params["config_dict"]
         pattern = (self.arrays or {}).get("pattern")
         if pattern is not None:
-            return np.shape(pattern)
-        config = self.params["config_dict"]
-        if not isinstance(config["pattern_path"], str):
+            shape = np.shape(pattern)
+        elif isinstance(config["pattern_path"], str):
+            from .io import array_shape
+            shape = array_shape(config["pattern_path"], config["pattern_shape"])
+        else:
             return None
-        from .io import array_shape
-        return array_shape(config["pattern_path"], config["pattern_shape"])
+        return None if shape is None else _data.prepared_shape(config, shape)
 
     def prepared(self):
         if self._prepared is None:

@@ -58,6 +58,22 @@ def test_a_run_that_cannot_fit_is_refused_before_its_data_is_read(tmp_path, monk
     assert read == []
 
 
+@pytest.mark.parametrize("shape,prep,expected", [
+    ((64, 64), {"bin": 2}, (32, 32)), ((67, 67), {"fft_size": "pad"}, (70, 70)),
+    ((134, 134), {"bin": 2, "fft_size": "pad"}, (70, 70)), ((67, 67), {"fft_size": "crop"}, (66, 66))])
+def test_the_memory_check_sees_the_prepared_shape(tmp_path, monkeypatch, shape, prep, expected):
+    # it saw the file's shape: a run binned to a quarter was judged at its full size
+    pattern, _, _ = write_pattern(tmp_path, shape=shape)
+    inp = phmodel.pInput({**config(pattern), **prep})
+    assert inp.peek_shape() == expected
+    runner = Runner([inp], phmodel.pOutput().after(phmodel.ERA(2, 20).after(inp)))
+    monkeypatch.setattr(memory, "available", lambda: 1024)
+    with pytest.raises(ResourceError, match=rf"run of shape \({expected[0]}, {expected[1]}\)"):
+        runner.run(1, seed=0)
+    monkeypatch.undo()
+    assert inp.prepared().shape == expected           # the run's own shape, as predicted
+
+
 def test_keep_best_counts_the_repeats_it_holds(tmp_path, monkeypatch):
     pattern, _, _ = write_pattern(tmp_path, shape=(64, 64))
     volume = 64 * 64 * 8
