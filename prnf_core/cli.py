@@ -645,7 +645,8 @@ def _corrections_line(corrections):
     parts = []
     ramp = corrections.get("phase_ramp")
     if ramp is not None:
-        parts.append("phase ramp removed (" + ", ".join(f"{round(g, 2) + 0.0:.2f}" for g in ramp)
+        # two significant digits: a ramp of 0.003 rad/px read "(0.00, 0.00)" at two decimals
+        parts.append("phase ramp removed (" + ", ".join(f"{g + 0.0:.2g}" for g in ramp)
                      + " rad/px)"
                      if np.any(ramp) else "no phase ramp")
     shift = corrections.get("shift")

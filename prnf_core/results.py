@@ -433,7 +433,8 @@ def plot_result(out, save_file=None):
     return fig
 
 
-#: the phase of a 3D object is drawn where ``|o|`` is above this fraction of its peak
+#: the phase of an object (2D, or a 3D plane) is drawn where ``|o|`` is above this fraction
+#: of its peak
 PHASE_SHOWN = 0.1
 
 
@@ -523,12 +524,13 @@ def _object_panels(fig, ax_mod, ax_phase, out):
     im = ax_mod.imshow(np.abs(obj), cmap="viridis")
     fig.colorbar(im, ax=ax_mod, shrink=0.8, label="|o| (data amplitude units)")
     ax_mod.set_title(f"retrieved object |o|{plane}", fontsize=9)
-    # phase is noise where the object is empty: show it only where |o| is above 5% of its peak
-    visible = support & (np.abs(obj) > 0.05 * np.abs(obj).max())
+    # phase is noise where the object is empty: shown where |o| is above PHASE_SHOWN of its
+    # peak, as in the 3D planes
+    visible = support & (np.abs(obj) > PHASE_SHOWN * np.abs(obj).max())
     phase = np.where(visible, np.angle(obj), np.nan)
     im = ax_phase.imshow(phase, cmap="twilight", vmin=-np.pi, vmax=np.pi)
     fig.colorbar(im, ax=ax_phase, shrink=0.8, label="phase (rad)")
-    ax_phase.set_title("phase where |o| > 5% of its peak", fontsize=9)
+    ax_phase.set_title(f"phase where |o| > {PHASE_SHOWN:.0%} of its peak", fontsize=9)
     for ax in (ax_mod, ax_phase):
         ax.set_xlabel("x (pixels, real space)")
         ax.set_ylabel("y (pixels)")

@@ -402,7 +402,7 @@ def test_the_summary_tells_the_support_and_the_corrections():
                            "phase_offset": 0.5, "orientation": "twin", "center": [1, 2, 3]}}
     assert finished_lines(out) == [
         "support: 1,851 px in 1 piece, box 12x14x11",
-        "corrections: phase ramp removed (0.21, 0.00, 0.01 rad/px), centred by (2, 0, -1) px, "
+        "corrections: phase ramp removed (0.21, -0.001, 0.01 rad/px), centred by (2, 0, -1) px, "
         "phase offset 0.50 rad removed, orientation: twin of the found one"]
     out["support_summary"]["components"] = 3
     out["corrections"] = {"phase_ramp": [0.0, 0.0], "shift": [0, 0], "orientation": "as found"}
