@@ -383,10 +383,13 @@ class _Loop:
         """Slab inverse FFTs (the buffer then holds ``N P_M z``) with the shrinkwrap score,
         then the new support: the ``count`` pixels of highest score within the fixed support,
         as the node's support rule says."""
+        updates = self.support_rule.updates(self.view)
+        store = updates and self.support_rule.wants_scores(self.view)
         self.selector.score(self.kernels["score"], self.coef, self.buf, self.scale,
-                            self.ws.eligible, plan=self.split.slab_inverse, execute=self.execute)
-        self.scored = False
-        if not self.support_rule.updates(self.view):
+                            self.ws.eligible, plan=self.split.slab_inverse, execute=self.execute,
+                            image=self.rows_of(self.score) if store else None)
+        self.scored = store
+        if not updates:
             np.bitwise_or(self.state, (self.state & 1) << 1, out=self.state)   # S kept
             self.count = self.support_count
             return

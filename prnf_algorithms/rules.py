@@ -82,7 +82,7 @@ _PASSES = {
     "modulus": ("modulus_pass", "modulus", "execute, plans, buf, amp, measured, bins, bg, "
                 "scratch, err_part, shell_part"),
     "score": ("score_pass", "score", "execute, plan, y, scale, eligible, floor, cand_index, "
-              "cand_key, cand_count"),
+              "cand_key, cand_count, image"),
     "score_image": ("score_image", "score", "y, scale, eligible, score, nchunks"),
     "update": ("update_pass", "update", "execute, plan, x, y, scale, hpr_gamma, constraint, "
                "feedback, pre_out, state, est, held, lean, pmap, sums_part"),

@@ -13,6 +13,7 @@ import numpy as np
 from . import fft, kernels
 
 BINS = 1 << 15   # top 16 bits of a non-negative int32
+_NO_IMAGE = np.empty((1, 0), np.float32)    # score_pass stores no scores
 
 
 def new_histogram(nchunks):
@@ -41,13 +42,15 @@ class Selector:
         self.hist_part = None
         self.floor = np.int32(np.iinfo(np.int32).max)   # no candidates before a first threshold
 
-    def score(self, kernel, coef, y, scale, eligible, plan=0, execute=None):
+    def score(self, kernel, coef, y, scale, eligible, plan=0, execute=None, image=None):
         """Run ``plan`` (0: none) on each slab of ``y``, then score it with a fused score
         ``kernel`` (``Rules.kernels["score"]``, coefficients ``coef``) and collect candidates
-        (:func:`kernels.score_pass`; arrays are 2-D views ``(n0, R)``)."""
+        (:func:`kernels.score_pass`; arrays are 2-D views ``(n0, R)``); every score is also
+        stored in ``image`` (float32, the view's shape) when given."""
         execute = execute or fft.library(y.dtype).execute
+        image = _NO_IMAGE if image is None else image
         kernel(coef, execute, plan, y, scale, eligible, self.floor, self.cand_index,
-               self.cand_key, self.cand_count)
+               self.cand_key, self.cand_count, image)
 
     def select(self, count, all_keys, state, rescored=False):
         """Marks the ``min(count, eligible)`` chosen pixels in bit 1 of ``state`` (flat uint8,

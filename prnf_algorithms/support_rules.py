@@ -34,6 +34,12 @@ class SupportRule:
         """Whether the support changes this iteration (default: every iteration)."""
         return True
 
+    def wants_scores(self, view):
+        """Whether :meth:`count` will ask for the score image on an iteration that updates
+        (default: not known, no): the engine then stores it in the score pass itself, while
+        each slab is in cache, instead of scoring the whole buffer again when asked."""
+        return False
+
     def count(self, view, scores):
         """Return ``(count, rescored)``: how many pixels to keep, and whether the rule
         changed the score image. ``scores()`` computes the image on first call (float32,
@@ -57,6 +63,9 @@ class BySize(SupportRule):
         if iteration >= ramp or self.start <= target:
             return target
         return int(round(target + (self.start - target) * (1 - iteration / ramp)))
+
+    def wants_scores(self, view):
+        return self.node.values["support_sigma"] > 0
 
     def count(self, view, scores):
         sigma = self.node.values["support_sigma"]
@@ -85,6 +94,9 @@ class ByThreshold(SupportRule):
 
     def updates(self, view):
         return self.rule.updates(view.iteration)
+
+    def wants_scores(self, view):
+        return True
 
     def count(self, view, scores):
         image = scores()

@@ -196,7 +196,7 @@ def test_score_slabs_and_candidates_match_numpy(rng, rdtype, cdtype, tol, transf
     floor = np.float32(np.quantile(want, 0.99)).view(np.int32)      # about 480 candidates
     index, key, counts = np.zeros((2, 1001), np.int64), np.zeros((2, 1001), np.int32), np.zeros(2, np.int64)
     LINEAR["score"]((rdtype(0),), split.execute, plan, buf, rdtype(0.5), rows(eligible), floor,
-                    index, key, counts)
+                    index, key, counts, np.empty((1, 0), np.float32))
     score = np.empty((40, 1200), np.float32)
     LINEAR["score_image"]((rdtype(0),), buf, rdtype(0.5), rows(eligible), score, 2)
     np.testing.assert_allclose(score, rows(want), rtol=1e-5, atol=1e-6 * want.max())
@@ -237,6 +237,28 @@ def test_selector_stays_exact_while_scores_drift(rng, count):
         np.testing.assert_array_equal(state & 1, old)
         np.testing.assert_array_equal(state >> 1, naive.top_n(naive.score(y, 1, True), count))
     assert 0 in fallbacks and 6 in fallbacks and len(fallbacks) < 6
+
+
+@pytest.mark.parametrize("cdtype", [np.complex64, np.complex128])
+def test_the_score_pass_stores_the_scores_when_asked(rng, cdtype):
+    """An updating iteration's scores are stored by the score pass itself (issue 31), the
+    same as the NumPy twin's, and the candidates are those of a pass that stores nothing."""
+    from prnf_algorithms.support import Selector
+    y = random_complex(rng, 400, cdtype).reshape(4, 100)
+    eligible = rng.random((4, 100)) > 0.2
+    image = np.full((4, 100), np.nan, np.float32)
+    plain, storing = Selector(2, 30), Selector(2, 30)
+    for selector in (plain, storing):
+        selector.floor = np.float32(0.5).view(np.int32)
+    scale = y.real.dtype.type(0.5)
+    plain.score(LINEAR["score"], (scale * 0,), y, scale, eligible)
+    storing.score(LINEAR["score"], (scale * 0,), y, scale, eligible, image=image)
+    np.testing.assert_allclose(image, naive.score(y, 0.5, eligible), rtol=1e-6)
+    assert np.array_equal(plain.cand_count, storing.cand_count)
+    for c in range(2):
+        n = plain.cand_count[c]
+        assert np.array_equal(plain.cand_index[c, :n], storing.cand_index[c, :n])
+        assert np.array_equal(plain.cand_key[c, :n], storing.cand_key[c, :n])
 
 
 @pytest.mark.parametrize("ties", [False, True])

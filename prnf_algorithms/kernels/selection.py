@@ -50,40 +50,47 @@ def compact(keys, floor, offset, cand_index, cand_key, count):
 
 
 @njit(inline="always")
-def score_row(y, scale, eligible, block, floor, offset, cand_index, cand_key, count, rule, coef):
-    keys = block.view(np.int32)
+def score_row(y, scale, eligible, block, floor, offset, cand_index, cand_key, count, rule, coef,
+              stored, store):
     for b0 in range(0, y.size, BLOCK):
         b1 = min(b0 + BLOCK, y.size)
         n = b1 - b0
-        scores(y[b0:b1], scale, eligible[b0:b1], block[:n], rule, coef)
+        out = stored[b0:b1] if store else block[:n]
+        scores(y[b0:b1], scale, eligible[b0:b1], out, rule, coef)
+        keys = out.view(np.int32)
         # candidates are few and clustered: most blocks have none, and skip the compaction
-        if top_key(keys[:n]) >= floor:
-            count = compact(keys[:n], floor, offset + b0, cand_index, cand_key, count)
+        if top_key(keys) >= floor:
+            count = compact(keys, floor, offset + b0, cand_index, cand_key, count)
     return count
 
 
 @njit(inline="always")
 def score_pass(rule, coef, execute, plan, y, scale, eligible, floor, cand_index, cand_key,
-               cand_count):
+               cand_count, image):
     """Run ``plan`` on each slab of ``y`` (0: no transform), then score it: ``rule(scale *
     y)`` where ``eligible``, else -1; arrays are 2-D views ``(n0, R)``.
 
-    The scores are not stored (:func:`score_image` does that when a full image is needed): only
-    the candidates, per chunk ``c``, whose key (the score's int32 bits, which order like the
-    non-negative scores) is ``>= floor``: their flat indices and keys in ``cand_index[c]``,
-    ``cand_key[c]``, and their number in ``cand_count[c]``. The last column is scratch: a
-    count above ``row length - 1`` means the row overflowed and is incomplete.
+    The scores are stored in ``image`` when it has the shape of ``y`` (what
+    :func:`score_image` would give, made here while the slab is in cache, for an iteration
+    that updates the support from them); with ``image`` of shape ``(1, 0)`` they are not:
+    only the candidates, per chunk ``c``, whose key (the score's int32 bits, which order like
+    the non-negative scores) is ``>= floor``: their flat indices and keys in
+    ``cand_index[c]``, ``cand_key[c]``, and their number in ``cand_count[c]``. The last
+    column is scratch: a count above ``row length - 1`` means the row overflowed and is
+    incomplete.
     """
     rest = y.shape[1]
     nchunks = cand_count.size
     base, step = y.ctypes.data, rest * y.itemsize
+    store = image.shape[1] > 0
     for c in prange(nchunks):
         block = np.empty(BLOCK, np.float32)
         count = 0
         for s in slabs_of(y, c, nchunks):
             run_plan(execute, plan, base + s * step)
+            stored = image[s] if store else image[0]
             count = score_row(y[s], scale, eligible[s], block, floor, s * rest,
-                              cand_index[c], cand_key[c], count, rule, coef)
+                              cand_index[c], cand_key[c], count, rule, coef, stored, store)
         cand_count[c] = count
 
 
