@@ -60,6 +60,8 @@ def main():
     parser.add_argument("--shapes", nargs="+", default=["512,512", "160,160,160", "256,256,210"])
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--first-only", action="store_true",
+                        help="only the first and warm runs, not the time limit's comparison")
     parser.add_argument("--efforts", action="store_true",
                         help="only compare FFTW_MEASURE with FFTW_PATIENT: planning time and "
                              "per-iteration speed of the plans each finds")
@@ -75,6 +77,8 @@ def main():
             print(f"{'x'.join(map(str, shape))}: first run {first:.1f} s, warm {warm:.1f} s, "
                   f"ratio {first / warm:.2f}, {warm / n * 1e3:.1f} ms per iteration "
                   f"({args.iterations} RAAR + 20 ERA)", flush=True)
+            if args.first_only:
+                continue
             unlimited_first, _ = run(shape, args.iterations, unlimited, limit="inf")
             pairs = []
             for _ in range(args.rounds):        # warm processes, alternating
