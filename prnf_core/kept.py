@@ -46,6 +46,12 @@ class KeptRepeats:
         """``(error, id, stream)`` of every kept repeat (spilled ones memory-mapped)."""
         return [(-e, -i, s) for e, i, s in self._heap]
 
+    def take(self):
+        """:meth:`items`, handed over: the caller holds the only references from now on (a
+        stream merged can then be let go); spilled files stay until :meth:`close`."""
+        items, self._heap = self.items(), []
+        return items
+
     def close(self):
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)

@@ -15,7 +15,8 @@ INV_E = float(np.exp(-1.0))
 def twin(a):
     """The twin image ``conj(a(-r))`` on the periodic grid (conj skipped for real arrays)."""
     flipped = np.roll(np.flip(a), 1, axis=tuple(range(a.ndim)))
-    return np.conj(flipped) if np.iscomplexobj(flipped) else flipped
+    # in place: the roll made the copy (a second one held two volumes while merging)
+    return np.conjugate(flipped, out=flipped) if np.iscomplexobj(flipped) else flipped
 
 
 def centre_of_mass_shift(weights):
@@ -79,10 +80,11 @@ def subpixel_offset(reference_spectrum, moved):
     return tuple(float(steps[i]) for i in peak)
 
 
-def fourier_shift(a, shift):
+def fourier_shift(a, shift, overwrite=False):
     """``a`` translated by a (fractional) ``shift`` on the periodic grid, through its FFT
-    (in ``a``'s precision)."""
-    spectrum = sfft.fftn(a)
+    (in ``a``'s precision). ``overwrite``: ``a`` is a copy of the caller's own, transformed
+    in place (a complex one: two volumes fewer while aligning)."""
+    spectrum = sfft.fftn(a, overwrite_x=overwrite)
     for axis, (n, d) in enumerate(zip(a.shape, shift)):
         if d:
             view = [1] * a.ndim
@@ -119,7 +121,7 @@ def aligned(reference, obj, subpixel=True, reference_spectrum=None):
     moved = np.roll(twin(obj) if use_twin else obj, shift, tuple(range(obj.ndim)))
     if subpixel:
         fraction = subpixel_offset(reference_spectrum, moved)
-        moved = fourier_shift(moved, fraction)
+        moved = fourier_shift(moved, fraction, overwrite=moved is not obj)
         shift = tuple(s + f for s, f in zip(shift, fraction))
     overlap = _overlap(moved, reference)
     phase = overlap / abs(overlap) if abs(overlap) > 0 else 1.0
@@ -166,7 +168,7 @@ def apply_alignment(a, use_twin, shift, phase=1.0):
     moved = np.roll(twin(a) if use_twin else a, whole, tuple(range(a.ndim)))
     rest = tuple(s - w for s, w in zip(shift, whole))
     if any(abs(r) > 1e-12 for r in rest):
-        moved = fourier_shift(moved, rest)
+        moved = fourier_shift(moved, rest, overwrite=moved is not a)
     if np.iscomplexobj(moved):
         moved *= np.asarray(phase, dtype=moved.dtype)
     return moved

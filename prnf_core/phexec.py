@@ -286,7 +286,8 @@ class Runner:
                 kept.push(error, i, stream)
                 del stream
         self._guarded(work)
-        best = kept.items()
+        phases.finish()         # its reference (a volume) is not needed while merging
+        best = kept.take()      # handed over: each stream can go once merged
         every = sorted(pair for rank_pairs in self.comm.allgather(every) for pair in rank_pairs)
         scores = sorted((s, i) for rank_best in self.comm.allgather([(s, i) for s, i, _ in best])
                         for s, i in rank_best)[:keep]
@@ -309,12 +310,16 @@ class Runner:
                                     root=self._owner(best_id, len(ids)))
         acc = MergeAccumulator()
         acc.set_reference(reference)
+        del reference                           # set_reference keeps a centred copy
         any_stream = next(iter(mine.values()))  # every rank ran >= 1: geometry and path for rank 0
         acc.data, acc.path = any_stream.data, any_stream.path
+        del any_stream
         # with match, a repeat must also be the same solution as the best: near-equal errors
         # do not make two solutions one (their average would blur both)
         least = MIN_AGREEMENT if match is not None else None
-        agreements = [(i, acc.add(mine[i], i, least)) for i in sorted(chosen & set(mine))]
+        # popped: a stream merged is let go (the kept ones were all held through the merge)
+        agreements = [(i, acc.add(mine.pop(i), i, least)) for i in sorted(chosen & set(mine))]
+        del mine
         apart = sorted(p for rank_apart in self.comm.allgather(
             [(i, float(a)) for i, a in agreements if least is not None and a < least])
                        for p in rank_apart)
@@ -325,7 +330,7 @@ class Runner:
         left_out += [{"repeat": int(i), "error": float(errors[i]), "why": "different",
                       "agreement": a} for i, a in apart]
         self.selection["left_out"] = sorted(left_out, key=lambda d: d["error"])
-        acc.phases = self._reduce(phases.finish())
+        acc.phases = self._reduce(phases)
         return acc
 
     def _owner(self, repeat_id, per_rank):
