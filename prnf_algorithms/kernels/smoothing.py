@@ -58,7 +58,6 @@ def _clip_chunk(smoothed, score, support, part, zero):
     n_s = n_e = 0
     for i in range(score.size):
         v = max(smoothed[i], zero)         # ringing must not go negative
-        smoothed[i] = v
         if score[i] >= 0:                  # within the fixed support (-1 outside)
             score[i] = v
             d = v * 1.0                    # squares summed in double
@@ -75,8 +74,8 @@ def _clip_chunk(smoothed, score, support, part, zero):
 
 @njit(**PARALLEL)
 def clip_into_score(smoothed, score, support, parts, zero):
-    """Clip ``smoothed`` at 0 in place, copy it into ``score`` where ``score >= 0``, and per
-    chunk record the maximum, sum of squares and count of the copied values on ``support``
+    """Copy ``smoothed``, clipped at 0, into ``score`` where ``score >= 0``, and per chunk
+    record the maximum, sum of squares and count of the copied values on ``support``
     and on all of them (``parts``, ``(CHUNKS, 6)`` float64)."""
     n = score.size
     for c in prange(CHUNKS):
