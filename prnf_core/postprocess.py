@@ -60,7 +60,8 @@ def whole_pixel_ramp(obj, support=None):
     """The frequency (signed pixels per axis, ints) where ``|FFT(obj on support)|^2`` peaks:
     the whole-pixel part of the object's phase ramp, ``g = 2 pi d / N``."""
     inside = _mask(support, obj.shape)
-    power = np.abs(sfft.fftn(np.where(inside, obj, 0)))
+    # transformed in place (the masked copy is ours): two volumes fewer at 512^3
+    power = np.abs(sfft.fftn(np.where(inside, obj, 0), overwrite_x=True))
     peak = np.unravel_index(int(np.argmax(power)), power.shape)
     return [int(p - n if p > n // 2 else p) for p, n in zip(peak, obj.shape)]
 
@@ -127,6 +128,7 @@ def remove_phase_ramp(obj, support=None):
     whole = [2 * np.pi * d / n for d, n in zip(whole_pixel_ramp(obj, inside), obj.shape)]
     demodulated = apply_phase_ramp(obj, whole)
     rest = mean_phase_gradient(demodulated, inside)
+    del demodulated             # before the corrected copy is made
     ramp = [w + r for w, r in zip(whole, rest)]
     return apply_phase_ramp(obj, ramp), ramp
 
@@ -159,6 +161,11 @@ def orientation_score(obj, support=None):
     positive score. Expects a centred object (see :func:`finish_result`).
     """
     inside = _mask(support, obj.shape)
+    # within the support's box: every moment is about the centre of mass, so the box gives
+    # the same numbers, without the several volume-sized float64 temporaries of the phase
+    # moment (4.5 volumes at the peak of finishing)
+    box = _box(inside)
+    obj, inside = obj[box], inside[box]
     density = _density(obj, inside)
     coords, total = _central_coordinates(density)
     if total <= 0:
@@ -217,16 +224,24 @@ def support_summary(support, obj=None):
         return {"size": 0, "bbox": [], "components": 0,
                 **({} if obj is None else {"pieces_with_object": 0})}
     bbox = bounding_box(inside)
+    box = tuple(slice(lo, hi + 1) for lo, hi in bbox)     # no component reaches outside it
+    inside = inside[box]
     structure = ndimage.generate_binary_structure(inside.ndim, inside.ndim)
     labels, components = ndimage.label(inside, structure)
     summary = {"size": size, "bbox": bbox, "components": int(components)}
     if obj is not None:
-        density = _density(obj, inside)
+        density = _density(np.asarray(obj)[box], inside)
         shares = ndimage.sum_labels(density, labels, index=np.arange(1, components + 1))
         total = float(np.sum(shares))
         summary["pieces_with_object"] = (int(np.count_nonzero(shares >= PIECE_SHARE * total))
                                          if total > 0 else 0)
     return summary
+
+
+def _box(mask):
+    """Slices of the bounding box of ``mask``'s True pixels (the whole array when none)."""
+    bbox = bounding_box(mask)
+    return tuple(slice(lo, hi + 1) for lo, hi in bbox) if bbox else (slice(None),) * mask.ndim
 
 
 def bounding_box(mask):
