@@ -393,10 +393,11 @@ class _Loop:
             np.bitwise_or(self.state, (self.state & 1) << 1, out=self.state)   # S kept
             self.count = self.support_count
             return
-        count, rescored = self.support_rule.count(
+        count, rescored, *level = self.support_rule.count(
             self.view, lambda: self.scores().reshape(self.shape))
         self.count = count
-        self.selector.select(count, lambda: self.scores().view(np.int32), self.state, rescored)
+        self.selector.select(count, lambda: self.scores().view(np.int32), self.state, rescored,
+                             at_least=level[0] if level else None)
 
     def scores(self):
         """This iteration's shrinkwrap scores (flat float32), computed from the buffer on the

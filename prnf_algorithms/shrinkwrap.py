@@ -112,6 +112,7 @@ class ThresholdRule:
         self.high = max(self.low, int(MAX_FRACTION * n_eligible))
         self.key = key if key is not None else name
         self.floor = floor
+        self.exact_level = None     # see rescore
 
     def begin(self, incoming):
         """The floor relative to the ``incoming`` support's pixel count (``support_floor``)."""
@@ -128,13 +129,19 @@ class ThresholdRule:
 
     def rescore(self, score, support, sigma):
         """Turn ``score`` (``|y|^2``, float32, -1 outside the fixed support) into the smoothed
-        ``|y|`` in place and return how many pixels the threshold keeps (guarded)."""
+        ``|y|`` in place and return how many pixels the threshold keeps (guarded); unless the
+        guard changed that number, ``exact_level`` is then the level they are at least."""
         on_support, on_eligible = smooth_score(score, sigma, self.workers, support)
         reference = self._reference(*(on_support if on_support[2] else on_eligible))
+        self.exact_level = None
         if reference <= 0:
             return self._guard(0)
         level = float(self.threshold * reference)    # compared in double, as NumPy did
-        return self._guard(int(smoothing.count_at_least(score.reshape(-1), level)))
+        count = int(smoothing.count_at_least(score.reshape(-1), level))
+        kept = self._guard(count)
+        if kept == count:           # the support is exactly the scores at least ``level``
+            self.exact_level = level
+        return kept
 
     def _reference(self, top, rms, count):
         """What the threshold is a fraction of: the smoothed modulus' maximum on the support,

@@ -52,12 +52,14 @@ class Selector:
         kernel(coef, execute, plan, y, scale, eligible, self.floor, self.cand_index,
                self.cand_key, self.cand_count, image)
 
-    def select(self, count, all_keys, state, rescored=False):
+    def select(self, count, all_keys, state, rescored=False, at_least=None):
         """Marks the ``min(count, eligible)`` chosen pixels in bit 1 of ``state`` (flat uint8,
         the old support in bit 0) and returns (threshold, last_tie): ``key > threshold or
         (key == threshold and index <= last_tie)``. ``all_keys()`` gives every pixel's key
         (the scores' int32 bits); it is called only when the candidates do not suffice or the
-        scores were ``rescored`` since the score pass."""
+        scores were ``rescored`` since the score pass. ``at_least``: the chosen are known to
+        be exactly the pixels whose score is at least this (a threshold rule counted them),
+        marked in one pass without the radix select."""
         counts = self.cand_count
         total = counts.sum()
         enough, fits = total >= count, counts.max() <= self.cap
@@ -65,7 +67,10 @@ class Selector:
             self.fraction = self.fraction ** 2
         elif total > 2 * count:            # keep the exact step small: about N to 2N candidates
             self.fraction = (1 + self.fraction) / 2
-        if not rescored and enough and fits:
+        if at_least is not None:
+            result = (key_at_least(at_least) - 1, -1)      # key >= that of the level
+            kernels.mark_chosen(all_keys(), np.int32(result[0]), result[1], state, counts.size)
+        elif not rescored and enough and fits:
             result = kernels.candidates_threshold(self.cand_index, self.cand_key, counts, count,
                                                   self.bin_index, self.bin_key, state)
         else:
@@ -80,6 +85,15 @@ class Selector:
     def _set_floor(self, key):
         score = np.int32(max(key, 0)).view(np.float32)
         self.floor = np.float32(score * self.fraction).view(np.int32) if key >= 0 else np.int32(0)
+
+
+def key_at_least(level):
+    """The key of the smallest float32 score that is at least ``level`` (> 0): a float32
+    score is at least ``level`` exactly when its key is at least this."""
+    score = np.float32(level)
+    if float(score) < level:
+        score = np.nextafter(score, np.float32(np.inf))
+    return int(score.view(np.int32))
 
 
 def threshold(keys, hist_part, count):

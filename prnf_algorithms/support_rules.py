@@ -44,7 +44,9 @@ class SupportRule:
         """Return ``(count, rescored)``: how many pixels to keep, and whether the rule
         changed the score image. ``scores()`` computes the image on first call (float32,
         the data's shape, -1 outside the fixed support; larger is kept first); a rule may
-        change it in place (keep -1 where it is -1) and then returns ``rescored=True``.
+        change it in place (keep -1 where it is -1) and then returns ``rescored=True``. A
+        third item, when the rule knows it, is a level: the chosen are exactly the pixels
+        whose (rescored) score is at least it, marked without a selection.
         Leaving it alone keeps the engine's fast path (no image is stored at all)."""
         raise NotImplementedError
 
@@ -102,6 +104,8 @@ class ByThreshold(SupportRule):
         image = scores()
         count = self.rule.rescore(image, view.support,
                                   self.rule.sigma_at(view.iteration, view.iterations))
+        if self.rule.exact_level is not None:
+            return count, True, self.rule.exact_level
         return count, True
 
 

@@ -48,6 +48,27 @@ def test_smoothed_score_and_its_reference_match_their_numpy_twin(dtype, shape):
     assert shrinkwrap.smoothing.count_at_least(new.reshape(-1), level) == np.sum(new >= level)
 
 
+@pytest.mark.parametrize("level", [0.3, 0.5000001, 0.9])
+def test_a_threshold_support_is_marked_as_the_radix_select_would(level):
+    """The pixels a threshold counted, marked in one pass (no radix select), are the ones the
+    exact top-N selection of that many picks; a level between two float32 values included."""
+    from prnf_algorithms.support import Selector, key_at_least
+    rng = np.random.default_rng(5)
+    score = rng.random(5000).astype(np.float32)
+    score[rng.random(5000) < 0.2] = -1
+    score[:50] = np.float32(0.5)                         # ties at a level
+    count = int(np.count_nonzero(score >= level))
+    marked = []
+    for at_least in (None, level):
+        state = np.zeros(5000, np.uint8)
+        Selector(2, count).select(count, lambda: score.view(np.int32), state, True,
+                                  at_least=at_least)
+        marked.append(state >> 1)
+    np.testing.assert_array_equal(marked[0], marked[1])
+    assert marked[1].sum() == count
+    assert np.float32(np.int32(key_at_least(level)).view(np.float32)) >= level
+
+
 def test_the_threshold_reference_does_not_depend_on_the_thread_count():
     import numba
     rng = np.random.default_rng(3)
