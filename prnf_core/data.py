@@ -425,15 +425,23 @@ def _check_support(support, shape):
     return support.astype(bool)
 
 
+def _squeezed_shape(shape):
+    """``shape`` without its singleton axes when it has more than two and at least two
+    remain, else as given (what :func:`_squeezed` makes of an array)."""
+    shape = tuple(shape)
+    kept = tuple(n for n in shape if n != 1)
+    return kept if len(shape) > 2 and len(kept) >= 2 else shape
+
+
 def _squeezed(array, what, path=None):
     """``array`` without its singleton axes when it has more than two and at least two
     remain (a detector frame saved as (98, 98, 1) was refused as "too small"), said in a
     log line; anything else as given (the checks below judge it)."""
-    if array is None or np.ndim(array) <= 2 or 1 not in np.shape(array):
+    if array is None:
         return array
     shape = np.shape(array)
-    kept = tuple(n for n in shape if n != 1)
-    if len(kept) < 2:
+    kept = _squeezed_shape(shape)
+    if kept == shape:
         return array
     import logging
     source = f" '{path}'" if isinstance(path, (str, os.PathLike)) else ""
@@ -708,10 +716,7 @@ def prepared_shape(config, shape):
     (the memory check): binning keeps at most ``n // b`` pixels per axis (one fewer when the
     centre's block leaves a partial block at both edges), then ``fft_size`` crops or pads.
     A ``bin`` that does not fit the shape is refused here, before any work."""
-    shape = tuple(int(n) for n in shape)
-    kept = tuple(n for n in shape if n != 1)
-    if len(shape) > 2 and len(kept) >= 2:          # singleton axes dropped, as _squeezed does
-        shape = kept
+    shape = _squeezed_shape(int(n) for n in shape)
     if config.get("bin") is not None:
         shape = tuple(n // b for n, b in zip(shape, _bin_factors(config["bin"], shape)))
     if config.get("fft_size") is not None:

@@ -121,7 +121,7 @@ def aligned(reference, obj, subpixel=True, reference_spectrum=None):
     moved = np.roll(twin(obj) if use_twin else obj, shift, tuple(range(obj.ndim)))
     if subpixel:
         fraction = subpixel_offset(reference_spectrum, moved)
-        moved = fourier_shift(moved, fraction, overwrite=moved is not obj)
+        moved = fourier_shift(moved, fraction, overwrite=True)      # the roll's copy
         shift = tuple(s + f for s, f in zip(shift, fraction))
     overlap = _overlap(moved, reference)
     phase = overlap / abs(overlap) if abs(overlap) > 0 else 1.0
@@ -168,7 +168,7 @@ def apply_alignment(a, use_twin, shift, phase=1.0):
     moved = np.roll(twin(a) if use_twin else a, whole, tuple(range(a.ndim)))
     rest = tuple(s - w for s, w in zip(shift, whole))
     if any(abs(r) > 1e-12 for r in rest):
-        moved = fourier_shift(moved, rest, overwrite=moved is not a)
+        moved = fourier_shift(moved, rest, overwrite=True)          # the roll's copy
     if np.iscomplexobj(moved):
         moved *= np.asarray(phase, dtype=moved.dtype)
     return moved

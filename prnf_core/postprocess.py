@@ -164,7 +164,7 @@ def orientation_score(obj, support=None):
     # within the support's box: every moment is about the centre of mass, so the box gives
     # the same numbers, without the several volume-sized float64 temporaries of the phase
     # moment (4.5 volumes at the peak of finishing)
-    box = _box(inside)
+    box = _slices(bounding_box(inside), inside.ndim)
     obj, inside = obj[box], inside[box]
     density = _density(obj, inside)
     coords, total = _central_coordinates(density)
@@ -224,7 +224,7 @@ def support_summary(support, obj=None):
         return {"size": 0, "bbox": [], "components": 0,
                 **({} if obj is None else {"pieces_with_object": 0})}
     bbox = bounding_box(inside)
-    box = tuple(slice(lo, hi + 1) for lo, hi in bbox)     # no component reaches outside it
+    box = _slices(bbox, inside.ndim)                      # no component reaches outside it
     inside = inside[box]
     structure = ndimage.generate_binary_structure(inside.ndim, inside.ndim)
     labels, components = ndimage.label(inside, structure)
@@ -238,10 +238,9 @@ def support_summary(support, obj=None):
     return summary
 
 
-def _box(mask):
-    """Slices of the bounding box of ``mask``'s True pixels (the whole array when none)."""
-    bbox = bounding_box(mask)
-    return tuple(slice(lo, hi + 1) for lo, hi in bbox) if bbox else (slice(None),) * mask.ndim
+def _slices(bbox, ndim):
+    """Index of a :func:`bounding_box` (the whole array for an empty one)."""
+    return tuple(slice(lo, hi + 1) for lo, hi in bbox) if bbox else (slice(None),) * ndim
 
 
 def bounding_box(mask):
