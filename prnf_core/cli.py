@@ -645,10 +645,10 @@ def _corrections_line(corrections):
     parts = []
     ramp = corrections.get("phase_ramp")
     if ramp is not None:
-        # two significant digits: a ramp of 0.003 rad/px read "(0.00, 0.00)" at two decimals
-        parts.append("phase ramp removed (" + ", ".join(f"{g + 0.0:.2g}" for g in ramp)
-                     + " rad/px)"
-                     if np.any(ramp) else "no phase ramp")
+        # to 1e-4 rad/px: 0.003 read "0.00" at two decimals, and a rounding-level 3e-9 is none
+        shown = [round(float(g), 4) + 0.0 for g in ramp]
+        parts.append("phase ramp removed (" + ", ".join(f"{g:g}" for g in shown) + " rad/px)"
+                     if any(shown) else "no phase ramp")
     shift = corrections.get("shift")
     if shift is not None:
         parts.append("centred by (" + ", ".join(str(int(v)) for v in shift) + ") px"

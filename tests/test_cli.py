@@ -410,6 +410,9 @@ def test_the_summary_tells_the_support_and_the_corrections():
     assert lines[0] == "support: 1,851 px in 3 pieces, box 12x14x11"
     assert lines[1].startswith("warning: the support is in 3 separate pieces")
     assert lines[2] == "corrections: no phase ramp, already centred, orientation: as found"
+    # prnf demo's ramp, rounding-level: it read "removed (3e-09, 1.9e-09 rad/px)"
+    out["corrections"]["phase_ramp"] = [3e-9, 1.9e-9]
+    assert finished_lines(out)[2].startswith("corrections: no phase ramp,")
     assert finished_lines({}) == []
     assert finished_lines({"support_summary": {"size": 7}}) == ["support: 7 px"]
 
